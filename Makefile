@@ -1,0 +1,38 @@
+# mechanic: `make demo` sets up and runs the main job; `make test` sets up and runs all tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.mechanic-installed
+DEMO   ?= demo
+
+.PHONY: setup demo test test-unit test-integration bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# The CPU build of torch first, so nothing below pulls a CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	mkdir -p $(DEMO)
+	$(BIN)/mechanic --db $(DEMO)/mechanic.db cache --layers 15 --tokens 20000
+	$(BIN)/mechanic --db $(DEMO)/mechanic.db show mlp:15:0
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+test-unit: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: setup
+	$(BIN)/python -m pytest -q tests/integration
+
+bench: setup
+	$(BIN)/python bench/capture.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) build *.egg-info

@@ -1,0 +1,277 @@
+"""Text corpora: sources, token windows, spec and held-out splits."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from mechanic.tools.corpus import (
+    Window,
+    _char_budget,
+    _module_source,
+    _stdlib_modules,
+    _stdlib_root,
+    _truncate,
+    corpus_spec,
+    corpus_windows,
+    iter_documents,
+    window_split,
+)
+from mechanic.tools.errors import CorpusError
+from mechanic.tools.subject import tiny_subject
+
+SMOLLM2_DIR = Path("/tmp/mh/models/SmolLM2-135M-Instruct")
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_subject("llama").tokenizer
+
+
+def _ids(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _assert_windows_from_documents(tokenizer, windows, source, seed, length, cap=8):
+    """Every window is the slice [start, start+length) of its own document's tokens."""
+    needed = {w.doc for w in windows}
+    texts = {}
+    for doc, text in iter_documents(source, seed):  # windows come from a prefix of the documents
+        if doc in needed:
+            texts[doc] = text
+            if len(texts) == len(needed):
+                break
+    budget = _char_budget(length, cap)
+    per_doc = Counter()
+    for i, w in enumerate(windows):
+        assert isinstance(w, Window)
+        assert w.index == i
+        assert len(w.tokens) == length
+        assert w.doc in texts
+        assert w.start % length == 0
+        ids = _ids(tokenizer, _truncate(texts[w.doc], budget))
+        assert list(w.tokens) == ids[w.start : w.start + length]
+        per_doc[w.doc] += 1
+    assert max(per_doc.values()) <= cap
+    for doc in per_doc:  # no two windows of one document overlap
+        starts = [w.start for w in windows if w.doc == doc]
+        assert len(starts) == len(set(starts))
+
+
+# ------------------------------------------------------------------- default
+
+
+def test_default_corpus_is_deterministic_and_seeded(tokenizer):
+    a = corpus_windows(tokenizer, n_tokens=3_000, length=32, seed=0)
+    b = corpus_windows(tokenizer, n_tokens=3_000, length=32, seed=0)
+    c = corpus_windows(tokenizer, n_tokens=3_000, length=32, seed=1)
+    assert len(a) == 3_000 // 32
+    assert a == b
+    assert [w.tokens for w in a] != [w.tokens for w in c]
+
+
+def test_default_windows_come_from_their_documents(tokenizer):
+    windows = corpus_windows(tokenizer, n_tokens=4_000, length=40, seed=3, max_windows_per_doc=4)
+    _assert_windows_from_documents(tokenizer, windows, "default", 3, 40, cap=4)
+
+
+def test_default_corpus_mixes_prose_and_code(tokenizer):
+    docs = {w.doc for w in corpus_windows(tokenizer, n_tokens=8_000, length=64)}
+    assert all(d.startswith("stdlib:") for d in docs)
+    kinds = Counter(d.rsplit(":", 1)[1] for d in docs)
+    assert kinds["prose"] > 0 and kinds["code"] > 0
+    assert set(kinds) == {"prose", "code"}
+
+
+def test_default_documents_skip_tests_and_generated_files():
+    root = _stdlib_root()
+    modules = _stdlib_modules(root)
+    assert "json/decoder.py" in modules and modules == sorted(modules)
+    assert not any(p.startswith("test/") or "/test/" in p or "/tests/" in p for p in modules)
+    assert not any("site-packages" in p or "idle_test" in p for p in modules)
+    for generated in ("pydoc_data/topics.py", "encodings/cp1252.py", "encodings/cp1125.py", "token.py"):
+        assert _module_source(root / generated) is None, generated
+    assert _module_source(root / "json/decoder.py") is not None
+    docs = dict(doc for _, doc in zip(range(50), iter_documents("default", seed=0)))
+    prose = next(text for d, text in docs.items() if d.endswith(":prose"))
+    assert "\n\n" in prose and "def " not in prose.split("\n")[0]
+
+
+def test_many_windows_per_document_are_a_seeded_choice(tokenizer, tmp_path):
+    (tmp_path / "long.txt").write_text("".join(f"line {i:04d} of a long text\n" for i in range(400)))
+    source = str(tmp_path / "long.txt")
+    a = corpus_windows(tokenizer, source, n_tokens=10_000, length=16, seed=0, max_windows_per_doc=5)
+    b = corpus_windows(tokenizer, source, n_tokens=10_000, length=16, seed=1, max_windows_per_doc=5)
+    assert len(a) == len(b) == 5
+    assert [w.start for w in a] == sorted(w.start for w in a)
+    assert [w.start for w in a] != [w.start for w in b]
+    _assert_windows_from_documents(tokenizer, a, source, 0, 16, cap=5)
+
+
+# -------------------------------------------------------------- local files
+
+
+def test_txt_file_is_one_document(tokenizer, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("The quick brown fox jumps over the lazy dog. " * 10)
+    windows = corpus_windows(tokenizer, str(path), n_tokens=1_000, length=32)
+    assert {w.doc for w in windows} == {"file:notes.txt"}
+    assert len(windows) == 8  # 450 bytes hold 14 windows; the per-document cap keeps 8
+    _assert_windows_from_documents(tokenizer, windows, str(path), 0, 32)
+
+
+def test_directory_reads_txt_md_and_jsonl(tokenizer, tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.txt").write_text("alpha " * 40)
+    (tmp_path / "sub" / "b.md").write_text("# bravo\n" + "bravo text " * 40)
+    (tmp_path / "c.jsonl").write_text(json.dumps({"text": "charlie " * 40}) + "\n")
+    (tmp_path / "ignored.csv").write_text("x,y\n" * 100)
+    docs = dict(iter_documents(str(tmp_path)))
+    assert set(docs) == {"file:a.txt", "file:sub/b.md", "file:c.jsonl#1"}
+    windows = corpus_windows(tokenizer, str(tmp_path), n_tokens=10_000, length=16)
+    assert {w.doc for w in windows} == set(docs)
+    _assert_windows_from_documents(tokenizer, windows, str(tmp_path), 0, 16)
+    assert corpus_windows(tokenizer, str(tmp_path), n_tokens=10_000, length=16) == windows
+
+
+def test_jsonl_one_document_per_line_and_custom_field(tokenizer, tmp_path):
+    path = tmp_path / "data.jsonl"
+    rows = [{"text": f"document number {i} " * 8, "body": f"other field {i} " * 8} for i in range(5)]
+    path.write_text("\n".join(json.dumps(r) for r in rows[:2]) + "\n\n" + "\n".join(json.dumps(r) for r in rows[2:]))
+    docs = list(iter_documents(str(path)))
+    assert [d for d, _ in docs] == ["file:data.jsonl#1", "file:data.jsonl#2", "file:data.jsonl#4",
+                                    "file:data.jsonl#5", "file:data.jsonl#6"]
+    assert docs[0][1] == rows[0]["text"]
+    custom = list(iter_documents(f"{path}:body"))
+    assert [t for _, t in custom] == [r["body"] for r in rows]
+    windows = corpus_windows(tokenizer, f"{path}:body", n_tokens=2_000, length=32)
+    assert len({w.doc for w in windows}) == 5
+    _assert_windows_from_documents(tokenizer, windows, f"{path}:body", 0, 32)
+
+
+def test_malformed_jsonl_line_names_the_line(tokenizer, tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "fine line of text"}\n{"text": "also fine"}\n{"text": broken\n')
+    with pytest.raises(CorpusError, match="line 3"):
+        corpus_windows(tokenizer, str(path), n_tokens=100, length=4)
+    path.write_text('{"text": "fine"}\n{"body": "no text key"}\n')
+    with pytest.raises(CorpusError, match=r"line 2: no string field 'text'"):
+        list(iter_documents(str(path)))
+
+
+def test_source_runs_out_returns_what_exists(tokenizer, tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("x" * 100)
+    windows = corpus_windows(tokenizer, str(path), n_tokens=10_000, length=30)
+    assert [w.start for w in windows] == [0, 30, 60]
+
+
+@pytest.mark.parametrize(
+    "source, match",
+    [
+        ("/no/such/file.txt", "unknown corpus source"),
+        ("wikipedia", "unknown corpus source"),
+        ("", "empty"),
+        ("hf:", "bad Hugging Face source"),
+    ],
+)
+def test_bad_sources_are_corpus_errors(tokenizer, source, match):
+    with pytest.raises(CorpusError, match=match):
+        corpus_windows(tokenizer, source, n_tokens=100, length=4)
+
+
+def test_empty_and_unusable_sources(tokenizer, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="no .txt, .md or .jsonl"):
+        corpus_windows(tokenizer, str(tmp_path / "empty"), n_tokens=100, length=4)
+    (tmp_path / "blank.txt").write_text("  \n\n")
+    with pytest.raises(CorpusError, match="contains no text"):
+        corpus_windows(tokenizer, str(tmp_path / "blank.txt"), n_tokens=100, length=4)
+    (tmp_path / "tiny.txt").write_text("hi")
+    with pytest.raises(CorpusError, match="at least 64 tokens"):
+        corpus_windows(tokenizer, str(tmp_path / "tiny.txt"), n_tokens=1_000, length=64)
+    (tmp_path / "table.csv").write_text("a,b\n")
+    with pytest.raises(CorpusError, match="unsupported file type"):
+        corpus_windows(tokenizer, str(tmp_path / "table.csv"), n_tokens=100, length=4)
+    with pytest.raises(CorpusError, match="n_tokens"):
+        corpus_windows(tokenizer, n_tokens=10, length=64)
+
+
+# ------------------------------------------------------------------ Hugging Face
+
+
+def test_hf_without_datasets_is_a_corpus_error(tokenizer, monkeypatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)  # makes `import datasets` fail
+    with pytest.raises(CorpusError, match="needs the package datasets"):
+        corpus_windows(tokenizer, "hf:wikitext:train:wikitext-2-raw-v1", n_tokens=100, length=4)
+
+
+def test_hf_streams_rows_through_load_dataset(tokenizer, monkeypatch):
+    calls = []
+
+    def load_dataset(name, config, split, streaming):
+        calls.append((name, config, split, streaming))
+        if name == "missing/dataset":
+            raise FileNotFoundError("Dataset 'missing/dataset' doesn't exist on the Hub")
+        return iter([{"content": f"row {i} " * 20, "id": i} for i in range(3)])
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    docs = list(iter_documents("hf:org/code:validation::content"))
+    assert calls == [("org/code", None, "validation", True)]
+    assert [d for d, _ in docs] == ["hf:org/code:validation#0", "hf:org/code:validation#1", "hf:org/code:validation#2"]
+    windows = corpus_windows(tokenizer, "hf:org/code:train:cfg:content", n_tokens=200, length=16)
+    assert calls[-1] == ("org/code", "cfg", "train", True) and len(windows) == 200 // 16
+    with pytest.raises(CorpusError, match=r"no string field 'text'"):
+        list(iter_documents("hf:org/code"))
+    with pytest.raises(CorpusError, match="could not stream Hugging Face dataset 'missing/dataset'"):
+        list(iter_documents("hf:missing/dataset"))
+
+
+# --------------------------------------------------------------- spec, splits
+
+
+def test_corpus_spec_identifies_the_sample(tmp_path, monkeypatch):
+    spec = corpus_spec("default", 20_000, 64, 0)
+    assert spec == {"source": "default", "n_tokens": 20_000, "length": 64, "seed": 0,
+                    "max_windows_per_doc": 8, "version": 1}
+    (tmp_path / "d.jsonl").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert corpus_spec("d.jsonl:body", 100, 8, 1)["source"] == f"{tmp_path.resolve()}/d.jsonl:body"
+    assert corpus_spec("hf:wikitext", 100, 8, 1)["source"] == "hf:wikitext"
+
+
+def test_window_split_is_deterministic_and_roughly_60_20_20():
+    splits = [window_split(i) for i in range(10_000)]
+    assert splits == [window_split(i, seed=0) for i in range(10_000)]
+    counts = Counter(splits)
+    assert set(counts) == {"train", "select", "test"}
+    assert 5_800 < counts["train"] < 6_200
+    assert 1_850 < counts["select"] < 2_150
+    assert 1_850 < counts["test"] < 2_150
+    assert splits != [f"{i % 5}" for i in range(10_000)]
+    other = [window_split(i, seed=1) for i in range(10_000)]
+    assert sum(a != b for a, b in zip(splits, other)) > 3_000
+    # well mixed: consecutive windows are not correlated with index residues
+    for r in range(5):
+        share = sum(s == "train" for s in splits[r::5]) / 2_000
+        assert 0.55 < share < 0.65
+
+
+# ----------------------------------------------------------- real tokenizer
+
+
+@pytest.mark.skipif(not SMOLLM2_DIR.is_dir(), reason="embedded SmolLM2 not converted in /tmp/mh")
+def test_default_corpus_with_smollm2_tokenizer():
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(SMOLLM2_DIR))
+    windows = corpus_windows(tok, n_tokens=5_000, length=64, seed=0)
+    assert len(windows) == 5_000 // 64
+    _assert_windows_from_documents(tok, windows, "default", 0, 64)
+    specials = set(tok.all_special_ids)
+    assert not any(t in specials for w in windows for t in w.tokens)  # no BOS/EOS added

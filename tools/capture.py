@@ -1,0 +1,409 @@
+"""Batched activation capture with streaming per-feature statistics and exemplars.
+
+One pass over the corpus reads every requested feature at every token, stopping each
+forward pass as soon as the last hooked site has run. Per feature it keeps, in memory
+that does not grow with the corpus:
+
+* count, mean, variance, max, min, fraction of tokens above the activity threshold;
+* quantiles of the per-token activation (from a shared uniform reservoir of tokens);
+* the ``top_k`` windows by max activation and the ``bottom_k`` by min activation;
+* a uniform reservoir of *activating* windows, binned at the end into deciles of
+  their max activation (equal-count bins, so every decile is represented);
+* ``n_random`` uniformly sampled windows (the same windows for every feature).
+
+Each window is prefixed with one context token (``<|endoftext|>`` / BOS) that is
+read by the model but never scored, so the first real token is not an attention-sink
+artefact.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .hooks import StopForward, hooked
+from .sites import FeatureId, Site, read_group
+from .subject import Subject
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .corpus import Window
+
+__all__ = [
+    "CaptureConfig",
+    "Capture",
+    "FeatureCapture",
+    "CapturedExemplar",
+    "capture",
+    "activations",
+    "TextActivations",
+    "context_token_id",
+]
+
+QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999)
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """What to keep per feature. All sizes are per feature."""
+
+    top_k: int = 50  # windows with the highest max activation
+    bottom_k: int = 20  # windows with the lowest min activation (negative side)
+    n_random: int = 50  # uniformly sampled windows, shared by all features
+    decile_pool: int = 100  # activating windows sampled uniformly, then split into deciles
+    quantile_samples: int = 4096  # tokens sampled uniformly for the quantile estimates
+    active_threshold: float = 0.0  # a token is "active" when its activation exceeds this
+    batch_size: int = 32  # windows per forward pass
+    seed: int = 0
+
+
+@dataclass
+class CapturedExemplar:
+    kind: str  # "top" | "bottom" | "decile" | "random"
+    decile: int | None
+    rank: int
+    window_index: int
+    max_act: float
+    activations: np.ndarray  # [T] float32
+
+
+@dataclass
+class FeatureCapture:
+    feature: FeatureId
+    stats: dict
+    quantiles: dict[str, float]
+    exemplars: list[CapturedExemplar]
+
+
+@dataclass
+class Capture:
+    features: list[FeatureCapture]
+    windows: list["Window"]
+    n_tokens: int
+    seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.n_tokens / self.seconds if self.seconds > 0 else float("nan")
+
+
+def context_token_id(tokenizer) -> int:
+    """The token put before every window: ``<|endoftext|>`` if the vocabulary has it,
+    else BOS, else EOS."""
+    vocab = tokenizer.get_vocab()
+    if "<|endoftext|>" in vocab:
+        return vocab["<|endoftext|>"]
+    for tid in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if tid is not None:
+            return tid
+    raise ValueError("tokenizer has no BOS, EOS or <|endoftext|> token")
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _group_sites(sites: Sequence[Site]) -> list[tuple[object, list[int]]]:
+    """Group feature positions by hook point, keeping first-seen order."""
+    groups: dict = {}
+    for i, site in enumerate(sites):
+        groups.setdefault(site.hook, []).append(i)
+    return list(groups.items())
+
+
+class _Reader:
+    """Reads all sites in one forward pass into a ``[B, T, F]`` tensor and stops the
+    pass as soon as every hook point has been read."""
+
+    def __init__(self, subject: Subject, sites: Sequence[Site]):
+        self.subject = subject
+        self.sites = list(sites)
+        self.groups = _group_sites(self.sites)
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        parts: dict = {}
+
+        def make_hook(point, idxs):
+            group_sites = [self.sites[i] for i in idxs]
+
+            def hook(x: torch.Tensor):
+                parts[point] = read_group(group_sites, x).float()
+                if len(parts) == len(self.groups):
+                    raise StopForward
+
+            return hook
+
+        hooks = [(point, make_hook(point, idxs)) for point, idxs in self.groups]
+        kwargs = {"input_ids": input_ids}
+        if attention_mask is not None:
+            kwargs["attention_mask"] = attention_mask
+        with torch.no_grad(), hooked(self.subject.model, hooks):
+            try:
+                self.subject.model(**kwargs, use_cache=False)
+            except StopForward:
+                pass
+        if len(parts) != len(self.groups):  # pragma: no cover - a hook point never ran
+            raise RuntimeError("some hook points were not reached in the forward pass")
+        if len(self.groups) == 1:  # the common case: one site, features in order
+            point, idxs = self.groups[0]
+            if idxs == list(range(len(self.sites))):
+                return parts[point]
+        b, t = input_ids.shape
+        out = torch.empty(b, t, len(self.sites))
+        for point, idxs in self.groups:
+            out[..., idxs] = parts[point]
+        return out
+
+
+# ---------------------------------------------------------- streaming state
+
+
+class _SlotSet:
+    """The ``k`` entries with the highest score per feature, kept in unordered slots.
+
+    Only the entries that enter the set are copied (their per-token activations),
+    so the per-batch cost does not depend on ``k × T``.
+    """
+
+    def __init__(self, n_features: int, k: int, length: int):
+        self.k = k
+        self.score = torch.full((n_features, k), -torch.inf)
+        self.window = torch.full((n_features, k), -1, dtype=torch.long)
+        self.value = torch.zeros(n_features, k)  # the value to report (e.g. window max)
+        self.acts = torch.zeros(n_features, k, length)
+
+    def offer(self, score: torch.Tensor, value: torch.Tensor, acts: torch.Tensor, window0: int) -> None:
+        """score, value: [F, B]; acts: [B, T, F]."""
+        if self.k == 0:
+            return
+        f, k = self.score.shape
+        b = score.shape[1]
+        # Cheap filter: only features where some candidate beats the current minimum.
+        floor = self.score.min(dim=1, keepdim=True).values
+        rows = (score > floor).any(dim=1).nonzero().flatten()
+        if rows.numel() == 0:
+            return
+        merged = torch.cat([self.score[rows], score[rows]], dim=1)  # [r, k+b]
+        keep = merged.topk(k, dim=1).indices
+        kept = torch.zeros_like(merged, dtype=torch.bool).scatter_(1, keep, True)
+        evicted = ~kept[:, :k]  # old slots to overwrite   [r, k]
+        # A candidate scored -inf (e.g. a non-activating window offered to the pool)
+        # can tie its way in; it never enters.
+        entering = kept[:, k:] & torch.isfinite(score[rows])  # [r, b]
+        # Pair the j-th evicted slot with the j-th entering candidate of each row.
+        slot_order = torch.sort((~evicted).to(torch.int8), dim=1, stable=True).indices  # evicted first
+        cand_order = torch.sort((~entering).to(torch.int8), dim=1, stable=True).indices  # entering first
+        n_new = entering.sum(dim=1)  # [r]
+        width = int(n_new.max())
+        if width == 0:
+            return
+        j = torch.arange(width)
+        valid = j.unsqueeze(0) < n_new.unsqueeze(1)  # [r, width]
+        r_idx = rows.unsqueeze(1).expand(-1, width)[valid]
+        slots = slot_order[:, :width][valid]
+        cands = cand_order[:, :width][valid]
+        self.score[r_idx, slots] = score[r_idx, cands]
+        self.value[r_idx, slots] = value[r_idx, cands]
+        self.window[r_idx, slots] = cands + window0
+        self.acts[r_idx, slots] = acts[cands, :, r_idx]
+
+
+def _reservoir(keys: torch.Tensor, new: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the smallest uniform keys (a reservoir sample). Updates ``keys`` in place and
+    returns (slots that were replaced, indices of the new items that took them)."""
+    n = keys.numel()
+    if n == 0:
+        return torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long)
+    merged = torch.cat([keys, new])
+    kept = torch.zeros_like(merged, dtype=torch.bool)
+    kept[merged.topk(n, largest=False).indices] = True
+    slots = (~kept[:n]).nonzero().flatten()
+    cands = kept[n:].nonzero().flatten()
+    keys[slots] = new[cands]
+    return slots, cands
+
+
+class _State:
+    def __init__(self, n_features: int, length: int, cfg: CaptureConfig):
+        self.cfg = cfg
+        self.length = length
+        self.count = 0
+        self.sum = torch.zeros(n_features, dtype=torch.float64)
+        self.sumsq = torch.zeros(n_features, dtype=torch.float64)
+        self.max = torch.full((n_features,), -torch.inf)
+        self.min = torch.full((n_features,), torch.inf)
+        self.n_active = torch.zeros(n_features, dtype=torch.long)
+        self.top = _SlotSet(n_features, cfg.top_k, length)
+        self.bottom = _SlotSet(n_features, cfg.bottom_k, length)
+        self.pool = _SlotSet(n_features, cfg.decile_pool, length)
+        # Shared uniform reservoirs (the same windows / tokens for every feature).
+        self.random_key = torch.full((cfg.n_random,), torch.inf)
+        self.random_window = torch.full((cfg.n_random,), -1, dtype=torch.long)
+        self.random_acts = torch.zeros(n_features, cfg.n_random, length)
+        self.q_key = torch.full((cfg.quantile_samples,), torch.inf)
+        self.q_values = torch.zeros(n_features, cfg.quantile_samples)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+
+    def update(self, acts: torch.Tensor, window0: int) -> None:
+        """acts: [B, T, F] for windows window0 .. window0+B-1."""
+        b, t, f = acts.shape
+        flat = acts.reshape(-1, f)
+        self.count += flat.shape[0]
+        # Per-batch sums in fp32 (a few thousand terms), accumulated in fp64.
+        self.sum += flat.sum(0).double()
+        self.sumsq += (flat * flat).sum(0).double()
+        self.n_active += (flat > self.cfg.active_threshold).sum(0)
+        wmax = acts.amax(dim=1).T.contiguous()  # [F, B]
+        wmin = acts.amin(dim=1).T.contiguous()
+        self.max = torch.maximum(self.max, wmax.amax(1))
+        self.min = torch.minimum(self.min, wmin.amin(1))
+        self.top.offer(wmax, wmax, acts, window0)
+        self.bottom.offer(-wmin, wmin, acts, window0)
+        # Reservoir of activating windows: keep the smallest uniform keys.
+        keys = torch.rand(b, f, generator=self.gen).T
+        active = wmax > self.cfg.active_threshold
+        self.pool.offer(torch.where(active, -keys, -torch.inf), wmax, acts, window0)
+
+        # Shared window reservoir.
+        slots, cands = _reservoir(self.random_key, torch.rand(b, generator=self.gen))
+        if cands.numel():
+            self.random_window[slots] = cands + window0
+            self.random_acts[:, slots] = acts[cands].permute(2, 0, 1)
+        # Shared token reservoir for quantiles.
+        slots, cands = _reservoir(self.q_key, torch.rand(b * t, generator=self.gen))
+        if cands.numel():
+            self.q_values[:, slots] = flat[cands].T
+
+    # -------------------------------------------------------------- results
+    def result(self, feature_index: int) -> tuple[dict, dict, list[CapturedExemplar]]:
+        i = feature_index
+        n = self.count
+        mean = float(self.sum[i] / n)
+        var = max(float(self.sumsq[i] / n) - mean * mean, 0.0)
+        stats = dict(
+            count=n,
+            mean=mean,
+            var=var,
+            max=float(self.max[i]),
+            min=float(self.min[i]),
+            frac_active=float(self.n_active[i]) / n,
+        )
+        filled = torch.isfinite(self.q_key)
+        q_vals = self.q_values[i, filled]
+        quantiles = (
+            {str(q): float(v) for q, v in zip(QUANTILES, torch.quantile(q_vals, torch.tensor(QUANTILES)))}
+            if q_vals.numel()
+            else {}
+        )
+        exemplars: list[CapturedExemplar] = []
+        exemplars += self._ranked(self.top, i, "top", descending=True)
+        exemplars += self._ranked(self.bottom, i, "bottom", descending=False)
+        exemplars += self._deciles(i)
+        order = torch.argsort(self.random_window)
+        for rank, s in enumerate(int(s) for s in order if self.random_window[s] >= 0):
+            a = self.random_acts[i, s]
+            exemplars.append(CapturedExemplar("random", None, rank, int(self.random_window[s]), float(a.max()), a.numpy().copy()))
+        return stats, quantiles, exemplars
+
+    def _ranked(self, slots: _SlotSet, i: int, kind: str, descending: bool) -> list[CapturedExemplar]:
+        ok = slots.window[i] >= 0
+        idx = ok.nonzero().flatten()
+        if kind == "bottom":  # only windows that go below zero describe a negative side
+            idx = idx[slots.value[i, idx] < 0]
+        order = idx[torch.argsort(slots.value[i, idx], descending=descending, stable=True)]
+        return [
+            CapturedExemplar(kind, None, rank, int(slots.window[i, s]), float(slots.acts[i, s].max()),
+                             slots.acts[i, s].numpy().copy())
+            for rank, s in enumerate(order.tolist())
+        ]
+
+    def _deciles(self, i: int) -> list[CapturedExemplar]:
+        pool = self.pool
+        idx = (pool.window[i] >= 0).nonzero().flatten()
+        if idx.numel() == 0:
+            return []
+        order = idx[torch.argsort(pool.value[i, idx], stable=True)]  # ascending max
+        n = order.numel()
+        out = []
+        counts: dict[int, int] = {}
+        for pos, s in enumerate(order.tolist()):
+            decile = min(9, pos * 10 // n)
+            rank = counts.get(decile, 0)
+            counts[decile] = rank + 1
+            out.append(CapturedExemplar("decile", decile, rank, int(pool.window[i, s]), float(pool.value[i, s]),
+                                        pool.acts[i, s].numpy().copy()))
+        return out
+
+
+# --------------------------------------------------------------------- API
+
+
+def capture(
+    subject: Subject,
+    features: Sequence[FeatureId | str],
+    windows: Sequence["Window"],
+    config: CaptureConfig = CaptureConfig(),
+    progress: bool = True,
+) -> Capture:
+    """Read ``features`` on every token of ``windows`` and summarise them (see module doc)."""
+    if not windows:
+        raise ValueError("no windows to capture")
+    sites = [subject.site(f) for f in features]
+    reader = _Reader(subject, sites)
+    length = len(windows[0].tokens)
+    state = _State(len(sites), length, config)
+    ctx = context_token_id(subject.tokenizer)
+    device = subject.device
+    bar = _progress(len(windows) * length, progress)
+    start = time.perf_counter()
+    for w0 in range(0, len(windows), config.batch_size):
+        batch = windows[w0 : w0 + config.batch_size]
+        ids = torch.tensor([(ctx, *w.tokens) for w in batch], device=device)
+        acts = reader(ids)[:, 1:, :].cpu()  # drop the context token
+        state.update(acts, w0)
+        bar.update(acts.shape[0] * acts.shape[1])
+    seconds = time.perf_counter() - start
+    bar.close()
+    out = []
+    for i, site in enumerate(sites):
+        stats, quantiles, exemplars = state.result(i)
+        out.append(FeatureCapture(site.feature, stats, quantiles, exemplars))
+    return Capture(out, list(windows), state.count, seconds)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="tok", unit_scale=True, desc="capture", disable=not enabled, leave=False)
+
+
+@dataclass
+class TextActivations:
+    text: str
+    tokens: list[str]
+    activations: dict[str, list[float]] = field(default_factory=dict)  # feature -> per token
+
+
+def activations(subject: Subject, texts: Sequence[str], features: Iterable[FeatureId | str]) -> list[TextActivations]:
+    """Per-token activations of ``features`` on ``texts`` (each prefixed by the context
+    token, as in capture; the context token itself is not returned)."""
+    texts = list(texts)
+    if not texts:
+        raise ValueError("no texts given")
+    sites = [subject.site(f) for f in features]
+    enc = subject.tokenize(texts)
+    ctx = context_token_id(subject.tokenizer)
+    n = enc["input_ids"].shape[0]
+    ids = torch.cat([torch.full((n, 1), ctx, device=subject.device), enc["input_ids"]], dim=1)
+    mask = torch.cat([torch.ones(n, 1, dtype=enc["attention_mask"].dtype, device=subject.device),
+                      enc["attention_mask"]], dim=1)
+    acts = _Reader(subject, sites)(ids, mask)[:, 1:, :]
+    out = []
+    for j, text in enumerate(texts):
+        m = int(enc["attention_mask"][j].sum())
+        tokens = subject.token_strings(enc["input_ids"][j, :m].tolist())
+        per = {str(s.feature): acts[j, :m, i].tolist() for i, s in enumerate(sites)}
+        out.append(TextActivations(text, tokens, per))
+    return out
