@@ -1,0 +1,39 @@
+"""Small helpers shared by the store modules: timestamps, canonical JSON, hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterator, Sequence, TypeVar
+
+T = TypeVar("T")
+
+# SQLite allows 32,766 bound parameters per statement; stay far below it.
+_CHUNK = 500
+
+
+def now() -> str:
+    """The current UTC time as ISO 8601 with milliseconds (sorts as text)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def to_json(value: Any) -> str:
+    """Canonical JSON text: sorted keys, no spaces; unknown types (Path, …) via str()."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def from_json(text: str | None) -> Any:
+    """Decode a JSON text column; NULL stays None."""
+    return None if text is None else json.loads(text)
+
+
+def hash_json(value: Any) -> str:
+    """sha256 hex digest of the canonical JSON of ``value``."""
+    return hashlib.sha256(to_json(value).encode()).hexdigest()
+
+
+def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most ``size`` items (for ``IN (?, ?, …)`` lists)."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,189 @@
+"""The schema, as numbered migrations.
+
+Each migration is a function ``mNNN_description(db)`` appended to ``MIGRATIONS``;
+``apply_migrations`` runs the pending ones in order, each in its own transaction,
+and records it in ``_migrations``. Never edit a migration that has shipped: add
+the next one.
+
+Enumerations (run status, split, exemplar kind) are checked in Python rather
+than by CHECK constraints, so that widening one later needs no table rebuild.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import sqlite_utils
+
+from ._common import now
+
+__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations", "m001_initial"]
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def m001_initial(db: sqlite_utils.Database) -> None:
+    """Runs, models, corpora and their windows, features, exemplars, directions."""
+    db.executescript(
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            command TEXT NOT NULL,
+            config TEXT NOT NULL,            -- JSON, secrets removed
+            config_hash TEXT NOT NULL,       -- sha256 of the canonical config JSON
+            status TEXT NOT NULL,            -- running | done | failed | interrupted
+            error TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX runs_command_hash ON runs (command, config_hash);
+        CREATE INDEX runs_status ON runs (status);
+
+        CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            family TEXT,
+            n_layers INTEGER,
+            d_model INTEGER,
+            d_mlp INTEGER,
+            n_heads INTEGER,
+            vocab_size INTEGER,
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE corpora (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            spec TEXT NOT NULL,              -- JSON: source, n_tokens, window, seed, ...
+            config_hash TEXT NOT NULL UNIQUE,
+            n_windows INTEGER NOT NULL DEFAULT 0,
+            n_tokens INTEGER NOT NULL DEFAULT 0,
+            run_id INTEGER REFERENCES runs (id),
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE windows (
+            corpus_id INTEGER NOT NULL REFERENCES corpora (id),
+            idx INTEGER NOT NULL,
+            doc INTEGER NOT NULL,            -- index of the source document
+            start INTEGER NOT NULL,          -- token offset of the window in that document
+            split TEXT NOT NULL,             -- train | select | test
+            n_tokens INTEGER NOT NULL,
+            tokens BLOB NOT NULL,            -- int32 little-endian
+            PRIMARY KEY (corpus_id, idx)
+        );
+        CREATE INDEX windows_split ON windows (corpus_id, split);
+
+        CREATE TABLE features (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models (id),
+            corpus_id INTEGER NOT NULL REFERENCES corpora (id),
+            run_id INTEGER NOT NULL REFERENCES runs (id),
+            feature TEXT NOT NULL,           -- canonical id, e.g. mlp:3:17
+            kind TEXT NOT NULL,              -- mlp | attn | resid | sae
+            layer INTEGER,
+            idx INTEGER,
+            name TEXT,
+            count INTEGER,
+            mean REAL,
+            var REAL,
+            max REAL,
+            min REAL,
+            frac_active REAL,
+            quantiles TEXT NOT NULL,         -- JSON {"0.5": ..., "0.9": ...}
+            extra_stats TEXT,                -- JSON of any other statistics
+            created_at TEXT NOT NULL,
+            UNIQUE (model_id, corpus_id, feature)
+        );
+        CREATE INDEX features_model_feature ON features (model_id, feature);
+        CREATE INDEX features_model_layer ON features (model_id, kind, layer, idx);
+        CREATE INDEX features_corpus ON features (corpus_id);
+        CREATE INDEX features_run ON features (run_id);
+
+        CREATE TABLE exemplars (
+            id INTEGER PRIMARY KEY,
+            feature_id INTEGER NOT NULL REFERENCES features (id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,              -- top | bottom | decile | random | hard_negative
+            decile INTEGER,                  -- 0-9 for kind 'decile', else NULL
+            rank INTEGER NOT NULL,
+            corpus_id INTEGER NOT NULL,
+            window_idx INTEGER NOT NULL,
+            split TEXT NOT NULL,
+            max_act REAL NOT NULL,
+            activations BLOB NOT NULL,       -- float16 little-endian, one per token
+            FOREIGN KEY (corpus_id, window_idx) REFERENCES windows (corpus_id, idx)
+        );
+        CREATE INDEX exemplars_feature_kind ON exemplars (feature_id, kind);
+        CREATE INDEX exemplars_window ON exemplars (corpus_id, window_idx);
+
+        CREATE TABLE directions (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models (id),
+            name TEXT NOT NULL,
+            layer INTEGER,
+            dim INTEGER NOT NULL,
+            vector BLOB NOT NULL,            -- float32 little-endian
+            source TEXT NOT NULL DEFAULT '',
+            run_id INTEGER REFERENCES runs (id),
+            created_at TEXT NOT NULL,
+            UNIQUE (model_id, name)
+        );
+        CREATE INDEX directions_run ON directions (run_id);
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [m001_initial]
+
+
+def _number(migration: Migration) -> int:
+    match = re.fullmatch(r"m(\d{3})_\w+", migration.__name__)
+    if match is None:
+        raise ValueError(f"migration {migration.__name__!r} is not named mNNN_description")
+    return int(match.group(1))
+
+
+@contextmanager
+def _immediate(db: sqlite_utils.Database) -> Iterator[None]:
+    # BEGIN IMMEDIATE takes the write lock up front, so two processes opening a new
+    # store at once apply each migration exactly once instead of racing.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.rollback()
+        raise
+    db.execute("COMMIT")
+
+
+def applied_migrations(db: sqlite_utils.Database) -> list[str]:
+    """Names of the migrations recorded in ``_migrations``, in order."""
+    if not db["_migrations"].exists():
+        return []
+    return [row[0] for row in db.execute("SELECT name FROM _migrations ORDER BY id")]
+
+
+def apply_migrations(db: sqlite_utils.Database) -> list[str]:
+    """Run every pending migration, in order; return the names of those applied now."""
+    numbers = [_number(m) for m in MIGRATIONS]
+    if numbers != sorted(set(numbers)):
+        raise ValueError(f"migration numbers must be unique and ascending: {numbers}")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations"
+        " (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at TEXT NOT NULL)"
+    )
+    applied: list[str] = []
+    for number, migration in zip(numbers, MIGRATIONS):
+        with _immediate(db):
+            done = db.execute("SELECT 1 FROM _migrations WHERE id = ?", [number]).fetchone()
+            if done:
+                continue
+            migration(db)
+            db.execute(
+                "INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)",
+                [number, migration.__name__, now()],
+            )
+        applied.append(migration.__name__)
+    return applied
