@@ -26,7 +26,7 @@ class WindowRow:
     """One window of a corpus: ``tokens`` from document ``doc`` starting at ``start``."""
 
     idx: int
-    doc: int
+    doc: str
     start: int
     split: str  # train | select | test
     tokens: np.ndarray  # [T] int
@@ -62,7 +62,7 @@ def _window_values(corpus_id: int, w: WindowRow) -> tuple:
     if w.split not in SPLITS:
         raise ValueError(f"window {w.idx}: split must be one of {SPLITS}, got {w.split!r}")
     blob = encode_tokens(w.tokens)
-    return (corpus_id, int(w.idx), int(w.doc), int(w.start), w.split, len(blob) // 4, blob)
+    return (corpus_id, int(w.idx), str(w.doc), int(w.start), w.split, len(blob) // 4, blob)
 
 
 def write_windows(db: sqlite_utils.Database, corpus_id: int, windows: Iterable[WindowRow]) -> None:

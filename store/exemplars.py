@@ -40,7 +40,7 @@ class Exemplar:
     split: str
     max_act: float
     window_idx: int
-    doc: int
+    doc: str
     start: int
     tokens: np.ndarray  # [T] int32
     activations: np.ndarray  # [T] float32 (stored as float16)

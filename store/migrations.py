@@ -67,7 +67,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         CREATE TABLE windows (
             corpus_id INTEGER NOT NULL REFERENCES corpora (id),
             idx INTEGER NOT NULL,
-            doc INTEGER NOT NULL,            -- index of the source document
+            doc TEXT NOT NULL,               -- id of the source document
             start INTEGER NOT NULL,          -- token offset of the window in that document
             split TEXT NOT NULL,             -- train | select | test
             n_tokens INTEGER NOT NULL,

@@ -37,7 +37,7 @@ def ids(db):
 
 def _window(i: int) -> store.WindowRow:
     tokens = np.arange(16) * 1000 + i * 100_000  # large ids: int32 must keep them exactly
-    return store.WindowRow(idx=i, doc=i // 4, start=(i % 4) * 16, split="test" if i % 5 == 0 else "train",
+    return store.WindowRow(idx=i, doc=f"doc{i // 4}", start=(i % 4) * 16, split="test" if i % 5 == 0 else "train",
                            tokens=tokens)  # fmt: skip
 
 
@@ -224,7 +224,7 @@ def test_windows_round_trip_exactly_and_update_counts(db, ids):
 
 def test_write_windows_is_idempotent(db, ids):
     cid = ids["corpus_id"]
-    changed = store.WindowRow(3, 0, 0, "select", np.array([1, 2, 3]))
+    changed = store.WindowRow(3, "doc0", 0, "select", np.array([1, 2, 3]))
     store.write_windows(db, cid, [_window(i) for i in range(20)] + [changed])
     assert _count(db, "windows") == 20
     w = store.get_windows(db, cid, [3])[3]
@@ -234,7 +234,7 @@ def test_write_windows_is_idempotent(db, ids):
 
 def test_write_windows_rejects_unknown_split(db, ids):
     with pytest.raises(ValueError, match="split"):
-        store.write_windows(db, ids["corpus_id"], [store.WindowRow(0, 0, 0, "dev", np.zeros(4, int))])
+        store.write_windows(db, ids["corpus_id"], [store.WindowRow(0, "doc0", 0, "dev", np.zeros(4, int))])
 
 
 # ----------------------------------------------------------------- features
