@@ -198,7 +198,7 @@ class Subject:
         """Bind one feature to this model (validates it)."""
         if isinstance(feature, str):
             feature = parse_feature(feature)
-            self.features(str(feature))  # validate ranges and names
+        self.features(str(feature))  # validate ranges and names
         if feature.kind == "mlp":
             return _neuron_site(feature, self.hookpoint("mlp", feature.layer), feature.index)
         if feature.kind == "attn":
@@ -290,18 +290,48 @@ def _load_dir(path: Path, name: str, dtype: torch.dtype, device: str) -> Subject
     return _finish(model, tokenizer, name)
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    try:
+        from huggingface_hub import constants
+
+        endpoint = constants.ENDPOINT
+    except ImportError:  # pragma: no cover
+        endpoint = "https://huggingface.co"
+    url = urlparse(endpoint)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def _load_hub(model_id: str, dtype: torch.dtype, device: str) -> Subject:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    def load(local_only: bool) -> Subject:
+        tokenizer = AutoTokenizer.from_pretrained(model_id, local_files_only=local_only)
+        model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype, local_files_only=local_only)
+        return _finish(model.to(device), tokenizer, model_id)
+
+    try:  # the local Hugging Face cache first: fast, and works offline
+        return load(local_only=True)
+    except (OSError, ValueError):
+        pass
+    if not _hub_reachable():
+        raise ModelLoadError(
+            f"unknown model {model_id!r}: not a local directory, .gguf file or cached hub model, "
+            "and the Hugging Face hub is unreachable (no network?)"
+        )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_id)
-        model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype).to(device)
+        return load(local_only=False)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
             f"unknown model {model_id!r}: not a local directory or .gguf file, and the hub "
             f"could not provide it ({type(exc).__name__}: {str(exc).splitlines()[0]})"
         ) from exc
-    return _finish(model, tokenizer, model_id)
 
 
 def _load_gguf(path: Path, dtype: torch.dtype):

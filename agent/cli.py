@@ -1,0 +1,354 @@
+"""The ``mechanic`` command line: thin commands over the library.
+
+Each command parses its options, calls one library function, and prints a table (or
+JSON with ``--json``). A user mistake — a bad feature id, a layer out of range, an
+unknown model, a missing database — is one clear line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from mechanic import store
+from mechanic.tools import MechanicError
+
+DEFAULT_DB = "mechanic.db"
+
+
+def _user_errors(fn):
+    """Turn known errors into one line (click.ClickException); let bugs raise."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MechanicError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+class Context:
+    def __init__(self, db_path: str, model: str, saes: tuple[str, ...], quiet: bool):
+        self.db_path = db_path
+        self.model_spec = model
+        self.sae_specs = saes
+        self.quiet = quiet
+        self._subject = None
+        self._db = None
+
+    @property
+    def progress(self) -> bool:
+        return not self.quiet and sys.stderr.isatty()
+
+    def db(self, must_exist: bool = False):
+        if self._db is None:
+            if must_exist and self.db_path != ":memory:" and not Path(self.db_path).exists():
+                raise click.ClickException(
+                    f"no database at {self.db_path}; run `mechanic cache` first or pass --db PATH"
+                )
+            self._db = store.open_db(self.db_path)
+        return self._db
+
+    def subject(self):
+        if self._subject is None:
+            from mechanic.tools import load_sae, load_subject
+
+            if not self.quiet:
+                click.echo(f"loading {self.model_spec} ...", err=True)
+            subject = load_subject(self.model_spec)
+            for spec in self.sae_specs:
+                name, sep, path = spec.partition("=")
+                if not sep or not name or not path:
+                    raise click.ClickException(f"--sae takes NAME=DIR, got {spec!r}")
+                subject.add_sae(load_sae(path, name=name))
+            self._subject = subject
+        return self._subject
+
+    def subject_with_directions(self):
+        from .caching import register_stored_directions
+
+        subject = self.subject()
+        if self.db_path == ":memory:" or Path(self.db_path).exists():
+            register_stored_directions(self.db(), subject)
+        return subject
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db_path", default=lambda: os.environ.get("MECHANIC_DB", DEFAULT_DB), show_default="mechanic.db or $MECHANIC_DB",
+              help="SQLite database to read and write.")
+@click.option("--model", default=lambda: os.environ.get("MECHANIC_MODEL", "default"), show_default="default (embedded SmolLM2-135M-Instruct)",
+              help="Subject model: 'default', a hub id, a local directory, a .gguf file, or tiny:FAMILY.")
+@click.option("--sae", "saes", multiple=True, metavar="NAME=DIR",
+              help="Register a sparse autoencoder (SAELens format) so sae:NAME:I features resolve. Repeatable.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or status lines.")
+@click.version_option(package_name="mechanic")
+@click.pass_context
+def cli(ctx, db_path: str, model: str, saes: tuple[str, ...], quiet: bool):
+    """mechanic: explain, test and score the features of transformer language models.
+
+    Features are addressed as mlp:LAYER:INDEX (MLP neuron), attn:LAYER:HEAD (attention
+    head output norm), resid:LAYER:NAME (residual-stream direction) and sae:NAME:INDEX
+    (sparse-autoencoder latent). Ranges work where several features make sense:
+    mlp:5:0-49, mlp:5:1,7,9, mlp:5:*.
+    """
+    ctx.obj = Context(db_path, model, saes, quiet)
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=_json_default))
+
+
+def _json_default(obj):
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+# ------------------------------------------------------------------ cache
+
+
+def _parse_layers(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise click.BadParameter(f"expected layers like 3,7 or 2-5, got {text!r}")
+        out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    return out
+
+
+@cli.command()
+@click.option("--layers", required=True, help="Layers to capture, e.g. 3,7 or 2-5.")
+@click.option("--site", type=click.Choice(["mlp", "attn", "resid"]), default="mlp", show_default=True,
+              help="Which features of those layers: MLP neurons, attention heads, or residual dimensions.")
+@click.option("--corpus", "source", default="default", show_default=True,
+              help="Text source: 'default' (Python standard library prose+code), a .txt/.jsonl file or folder, or hf:NAME.")
+@click.option("--tokens", "n_tokens", type=click.IntRange(min=64), default=20_000, show_default=True,
+              help="Corpus tokens to read.")
+@click.option("--window", "length", type=click.IntRange(min=4, max=4096), default=64, show_default=True,
+              help="Tokens per window.")
+@click.option("--top-k", type=click.IntRange(min=1), default=50, show_default=True, help="Top windows kept per feature.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Windows per forward pass.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@pass_ctx
+@_user_errors
+def cache(obj: Context, layers, site, source, n_tokens, length, top_k, batch_size, seed, as_json):
+    """Capture statistics and exemplars for every feature of some layers into the store.
+
+    Resumable: features already stored for this model and corpus sample are skipped.
+    """
+    from mechanic.tools import CaptureConfig
+
+    from .caching import cache_features
+
+    subject = obj.subject()
+    features = []
+    for layer in _parse_layers(layers):
+        features += subject.features(f"{site}:{layer}:*")
+    config = CaptureConfig(top_k=top_k, batch_size=batch_size, seed=seed)
+    summary = cache_features(obj.db(), subject, features, source=source, n_tokens=n_tokens, length=length,
+                             config=config, progress=obj.progress)
+    if as_json:
+        data = summary.to_dict()
+        data.pop("features")
+        _echo_json(data)
+        return
+    click.echo(
+        f"{summary.captured} features captured, {summary.skipped} already stored "
+        f"({summary.n_tokens:,} tokens, {summary.tokens_per_second:,.0f} tok/s) -> {obj.db_path}"
+    )
+
+
+# ------------------------------------------------------------ activations
+
+
+@cli.command()
+@click.argument("feature")
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+@_user_errors
+def activations(obj: Context, feature: str, texts: tuple[str, ...], as_json: bool):
+    """Per-token activations of FEATURE on each of TEXTS."""
+    from mechanic.tools import activations as read_activations
+
+    subject = obj.subject_with_directions()
+    feats = subject.features(feature)
+    results = read_activations(subject, list(texts), feats)
+    if as_json:
+        _echo_json([{"text": r.text, "tokens": r.tokens, "activations": r.activations} for r in results])
+        return
+    for r in results:
+        for fid, acts in r.activations.items():
+            click.echo(f"{fid}  {r.text!r}")
+            for tok, a in zip(r.tokens, acts):
+                click.echo(f"  {tok!r:>16}  {a:+.4f}")
+
+
+# ------------------------------------------------------------------- show
+
+
+def _mark(tokens: list[str], acts, top: float, width: int = 24) -> str:
+    """The window around its peak, activating tokens marked [[like this]]^level (0-10)."""
+    import numpy as np
+
+    acts = np.asarray(acts, dtype=float)
+    peak = int(np.argmax(np.abs(acts)))
+    lo, hi = max(0, peak - width // 2), min(len(tokens), peak + width // 2)
+    out = []
+    for tok, a in zip(tokens[lo:hi], acts[lo:hi]):
+        level = int(10 * max(a, 0.0) / top) if top > 0 else 0
+        text = tok.replace("\n", "⏎")
+        out.append(f"[[{text}]]^{level}" if level >= 1 else text)
+    return "".join(out)
+
+
+@cli.command()
+@click.argument("feature")
+@click.option("-n", "n_exemplars", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Exemplars to show per set.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+@_user_errors
+def show(obj: Context, feature: str, n_exemplars: int, as_json: bool):
+    """A stored feature: statistics, top and bottom exemplars, output-side tokens."""
+    from mechanic.tools import input_tokens, output_tokens, parse_feature
+
+    fid = parse_feature(feature)
+    db = obj.db(must_exist=True)
+    subject = obj.subject_with_directions()
+    subject.site(fid)  # validates the layer and index against the model
+    row = store.get_feature(db, subject.name, str(fid))
+    if row is None:
+        raise click.ClickException(
+            f"{fid} is not in {obj.db_path} for model {subject.name}; "
+            f"run `mechanic cache --layers {fid.layer if fid.layer is not None else 'L'}` first"
+        )
+    top = store.get_exemplars(db, row["id"], kind="top")
+    bottom = store.get_exemplars(db, row["id"], kind="bottom")
+    import numpy as np
+
+    tokens = np.stack([e.tokens for e in top]) if top else np.zeros((0, 0), dtype=np.int32)
+    acts = np.stack([e.activations for e in top]) if top else np.zeros((0, 0))
+    inputs = input_tokens(tokens, acts, subject.tokenizer, k=10) if top else []
+    outputs = output_tokens(subject, fid, k=10)
+    if as_json:
+        _echo_json({
+            "feature": str(fid),
+            "stats": {k: row[k] for k in ("count", "mean", "var", "max", "min", "frac_active")},
+            "quantiles": row["quantiles"],
+            "input_tokens": inputs,
+            "output_tokens": outputs,
+            "top": [_exemplar_json(subject, e) for e in top[:n_exemplars]],
+            "bottom": [_exemplar_json(subject, e) for e in bottom[:n_exemplars]],
+        })
+        return
+    click.echo(f"{fid}   model {subject.name}")
+    click.echo(
+        f"  max {row['max']:.4g}  min {row['min']:.4g}  mean {row['mean']:.4g}  "
+        f"std {row['var'] ** 0.5:.4g}  active {100 * row['frac_active']:.2f}% of {row['count']:,} tokens"
+    )
+    q = row["quantiles"] or {}
+    if q:
+        click.echo("  quantiles  " + "  ".join(f"p{float(k) * 100:g}={v:.3g}" for k, v in q.items()))
+    if inputs:
+        click.echo("  top input tokens   " + ", ".join(f"{t!r} ({m:.3g}, n={c})" for t, m, c in inputs))
+    promoted = outputs.get("promoted") or []
+    suppressed = outputs.get("suppressed") or []
+    if promoted:
+        click.echo("  promotes   " + ", ".join(repr(t) for t, _ in promoted))
+        click.echo("  suppresses " + ", ".join(repr(t) for t, _ in suppressed))
+    elif outputs.get("reason"):
+        click.echo(f"  output side: {outputs['reason']}")
+    peak = row["max"]
+    click.echo(f"\n  top exemplars (activation level 0-10 of max {peak:.3g} marked [[token]]^level)")
+    for e in top[:n_exemplars]:
+        click.echo(f"  {e.max_act:8.3f}  {_mark(subject.token_strings(e.tokens), e.activations, peak)}")
+    if bottom:
+        low = row["min"]
+        click.echo(f"\n  bottom exemplars (most negative; marked by level of {low:.3g})")
+        for e in bottom[:n_exemplars]:
+            click.echo(f"  {float(np.min(e.activations)):8.3f}  "
+                       f"{_mark(subject.token_strings(e.tokens), -np.asarray(e.activations), -low)}")
+
+
+def _exemplar_json(subject, e) -> dict:
+    return {
+        "kind": e.kind,
+        "rank": e.rank,
+        "split": e.split,
+        "max_act": e.max_act,
+        "doc": e.doc,
+        "tokens": subject.token_strings(e.tokens),
+        "activations": [round(float(a), 5) for a in e.activations],
+    }
+
+
+# -------------------------------------------------------------- intervene
+
+
+@cli.command()
+@click.argument("feature")
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--ablate", type=click.Choice(["zero", "mean", "resample"]), help="Ablate the feature.")
+@click.option("--steer", type=float, help="Add VALUE to the feature's activation at every position.")
+@click.option("--clamp", type=float, help="Set the feature's activation to VALUE at every position.")
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Tokens to list per direction.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+@_user_errors
+def intervene(obj: Context, feature: str, texts, ablate, steer, clamp, k, as_json):
+    """Ablate or steer FEATURE on TEXTS; report the effect on the next-token distribution."""
+    from mechanic.tools import ablate as do_ablate
+    from mechanic.tools import parse_feature
+    from mechanic.tools import steer as do_steer
+
+    chosen = [name for name, v in (("--ablate", ablate), ("--steer", steer), ("--clamp", clamp)) if v is not None]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --ablate, --steer, --clamp")
+    fid = parse_feature(feature)
+    subject = obj.subject_with_directions()
+    if ablate:
+        mean = None
+        if ablate == "mean" and (obj.db_path == ":memory:" or Path(obj.db_path).exists()):
+            row = store.get_feature(obj.db(), subject.name, str(fid))
+            mean = row["mean"] if row else None
+        effect = do_ablate(subject, fid, list(texts), method=ablate, mean=mean, k=k)
+        what = f"{ablate}-ablating {fid}" + (" (mean from the store)" if mean is not None else "")
+    elif steer is not None:
+        effect = do_steer(subject, fid, list(texts), add=steer, k=k)
+        what = f"adding {steer:g} to {fid}"
+    else:
+        effect = do_steer(subject, fid, list(texts), clamp=clamp, k=k)
+        what = f"clamping {fid} to {clamp:g}"
+    if as_json:
+        _echo_json({"feature": str(fid), "intervention": what, **effect.to_dict()})
+        return
+    click.echo(f"{what} on {effect.n_texts} text(s)")
+    click.echo(f"  KL(clean || intervened) at the last token: {effect.kl:.4g}")
+    if effect.loss_clean is not None:
+        click.echo(f"  LM loss {effect.loss_clean:.4f} -> {effect.loss_intervened:.4f} ({effect.loss_delta:+.4f})")
+    click.echo("  rises:  " + ", ".join(f"{t!r} {d:+.3g}" for t, d in effect.top_increased))
+    click.echo("  falls:  " + ", ".join(f"{t!r} {d:+.3g}" for t, d in effect.top_decreased))
+
+
+def main() -> None:
+    cli(prog_name="mechanic")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
