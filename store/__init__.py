@@ -13,6 +13,15 @@ from .blobs import decode_activations, decode_tokens, decode_vector
 from .corpora import SPLITS, WindowRow, get_corpus, get_windows, upsert_corpus, write_windows
 from .db import open_db
 from .directions import load_directions, save_direction
+from .explanations import (
+    EXPLANATION_ROLES,
+    EXPLANATION_STATUSES,
+    get_explanations,
+    get_scores,
+    labeled_features,
+    write_explanation,
+    write_scores,
+)
 from .exemplars import EXEMPLAR_KINDS, Exemplar, ExemplarRow, get_exemplars
 from .features import captured_features, get_feature, list_features, write_feature
 from .migrations import MIGRATIONS, applied_migrations
@@ -20,6 +29,13 @@ from .models import get_model, upsert_model
 from .runs import RUN_STATUSES, config_hash, find_runs, finish_run, get_run, start_run
 
 __all__ = [
+    "EXPLANATION_ROLES",
+    "EXPLANATION_STATUSES",
+    "get_explanations",
+    "get_scores",
+    "labeled_features",
+    "write_explanation",
+    "write_scores",
     "EXEMPLAR_KINDS",
     "MIGRATIONS",
     "RUN_STATUSES",

@@ -19,7 +19,7 @@ import sqlite_utils
 
 from ._common import now
 
-__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations", "m001_initial"]
+__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations", "m001_initial", "m002_explanations_scores"]
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -135,7 +135,59 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_initial]
+def m002_explanations_scores(db: sqlite_utils.Database) -> None:
+    """Explanations of features (and the sanity-control explanations scored beside
+    them) and the scores every scorer gave them."""
+    db.executescript(
+        """
+        CREATE TABLE explanations (
+            id INTEGER PRIMARY KEY,
+            feature_id INTEGER NOT NULL REFERENCES features (id) ON DELETE CASCADE,
+            run_id INTEGER NOT NULL REFERENCES runs (id),
+            method TEXT NOT NULL,            -- tokens | oneshot | bestofk | agent | random | shuffled
+            role TEXT NOT NULL,              -- explanation | control | candidate
+            text TEXT,                       -- NULL when status is 'failed'
+            status TEXT NOT NULL,            -- ok | failed
+            error TEXT,
+            raw TEXT,                        -- the explainer's raw output, kept for audit
+            explainer_model TEXT,
+            prompt_hash TEXT,
+            config_hash TEXT NOT NULL,       -- the labeling configuration (for resume)
+            llm_calls INTEGER NOT NULL DEFAULT 0,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            seconds REAL NOT NULL DEFAULT 0,
+            details TEXT,                    -- JSON
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX explanations_feature ON explanations (feature_id, method, role);
+        CREATE INDEX explanations_config ON explanations (config_hash, method);
+        CREATE INDEX explanations_run ON explanations (run_id);
+
+        CREATE TABLE scores (
+            id INTEGER PRIMARY KEY,
+            explanation_id INTEGER NOT NULL REFERENCES explanations (id) ON DELETE CASCADE,
+            run_id INTEGER NOT NULL REFERENCES runs (id),
+            scorer TEXT NOT NULL,            -- simulation | detection | fuzzing | embedding | intervention
+            scorer_model TEXT,
+            split TEXT NOT NULL,             -- top | random | all | test ...
+            metric TEXT NOT NULL,            -- pearson | balanced_accuracy | f1 | auprc | auroc
+            value REAL,                      -- NULL when undefined or when the scorer failed
+            n INTEGER,
+            llm_calls INTEGER NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            seconds REAL NOT NULL DEFAULT 0,
+            error TEXT,
+            details TEXT,                    -- JSON
+            created_at TEXT NOT NULL,
+            UNIQUE (explanation_id, scorer, split, metric)
+        );
+        CREATE INDEX scores_run ON scores (run_id);
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_explanations_scores]
 
 
 def _number(migration: Migration) -> int:

@@ -12,7 +12,8 @@ from mechanic import store
 from mechanic.store.migrations import apply_migrations
 from mechanic.store.runs import _scrub
 
-TABLES = {"_migrations", "runs", "models", "corpora", "windows", "features", "exemplars", "directions"}
+TABLES = {"_migrations", "runs", "models", "corpora", "windows", "features", "exemplars", "directions",
+          "explanations", "scores"}
 SPEC = {"source": "stdlib", "n_tokens": 4096, "window": 16, "seed": 0}
 STATS = {"count": 4096, "mean": 0.25, "var": 1.5, "max": 7.5, "min": -0.5, "frac_active": 0.125}
 QUANTILES = {"0.5": 0.1, "0.9": 1.25, "0.99": 4.0}
@@ -83,7 +84,7 @@ def test_migrations_apply_once_and_reopening_is_idempotent(tmp_path: Path):
 
     db = store.open_db(path)
     rows = db.execute("SELECT id, name FROM _migrations").fetchall()
-    assert rows == [(1, "m001_initial")]
+    assert rows == [(i + 1, m.__name__) for i, m in enumerate(store.MIGRATIONS)]
     assert db.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema
     assert apply_migrations(db) == []
     db.close()
@@ -380,3 +381,53 @@ def test_directions_round_trip_and_overwrite(db, ids):
     row = db.execute("SELECT layer, dim, typeof(vector) FROM directions WHERE id = ?", [first]).fetchone()
     assert row == (4, 8, "blob")
     assert store.load_directions(db, mid + 1) == {}
+
+
+# ------------------------------------------------------------ explanations
+
+
+def test_explanations_and_scores_round_trip(db, ids):
+    feature_id = _write(db, ids)
+    eid = store.write_explanation(
+        db, feature_id=feature_id, run_id=ids["run_id"], method="oneshot", config_hash="c1", text="month names",
+        explainer_model="local:x", prompt_hash="abc", usage={"calls": 2, "prompt_tokens": 300, "completion_tokens": 9,
+                                                             "seconds": 1.5}, details={"k": 1})
+    store.write_scores(db, eid, ids["run_id"], [
+        {"scorer": "simulation", "split": "top", "metric": "pearson", "value": 0.42, "n": 5, "tokens": 900},
+        {"scorer": "simulation", "split": "random", "metric": "pearson", "value": None, "n": 5,
+         "details": {"reason": "constant prediction"}},
+    ])
+    [row] = store.get_explanations(db, feature_id=feature_id)
+    assert (row["text"], row["status"], row["llm_calls"], row["prompt_tokens"], row["details"]) == (
+        "month names", "ok", 2, 300, {"k": 1})
+    scores = store.get_scores(db, eid)
+    assert [(s["split"], s["value"]) for s in scores] == [("random", None), ("top", 0.42)]
+    assert scores[0]["details"] == {"reason": "constant prediction"}
+    # rescoring replaces, never duplicates
+    store.write_scores(db, eid, ids["run_id"], [{"scorer": "simulation", "split": "top", "metric": "pearson",
+                                                 "value": 0.5, "n": 5}])
+    assert [s["value"] for s in store.get_scores(db, eid) if s["split"] == "top"] == [0.5]
+    assert store.labeled_features(db, "c1", "oneshot") == {feature_id}
+    assert store.labeled_features(db, "c2", "oneshot") == set()
+
+
+def test_failed_explanation_has_no_text_and_ok_needs_text(db, ids):
+    feature_id = _write(db, ids)
+    eid = store.write_explanation(db, feature_id=feature_id, run_id=ids["run_id"], method="oneshot",
+                                  config_hash="c", text=None, status="failed", error="unparseable", raw="{{{")
+    [row] = store.get_explanations(db, feature_id=feature_id, method="oneshot")
+    assert row["id"] == eid and row["text"] is None and row["raw"] == "{{{" and row["error"] == "unparseable"
+    with pytest.raises(ValueError, match="non-empty text"):
+        store.write_explanation(db, feature_id=feature_id, run_id=ids["run_id"], method="x", config_hash="c",
+                                text="  ")
+    with pytest.raises(ValueError, match="no text"):
+        store.write_explanation(db, feature_id=feature_id, run_id=ids["run_id"], method="x", config_hash="c",
+                                text="words", status="failed")
+    with pytest.raises(ValueError, match="role"):
+        store.write_explanation(db, feature_id=feature_id, run_id=ids["run_id"], method="x", config_hash="c",
+                                text="words", role="other")
+
+
+def test_scores_need_an_existing_explanation(db, ids):
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write_scores(db, 12345, ids["run_id"], [{"scorer": "s", "split": "t", "metric": "m", "value": 1.0}])

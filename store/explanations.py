@@ -1,0 +1,128 @@
+"""Explanations and their scores.
+
+An explanation row is what one method said about one feature, or a sanity-control
+explanation (role ``control``) scored beside it, or a best-of-k candidate that was
+not kept (role ``candidate``). A failed explanation is a row with status ``failed``,
+its error and the raw output, and no text: it is never scored as if it were one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlite_utils
+
+from ._common import from_json, now, to_json
+from .features import _number
+
+__all__ = [
+    "EXPLANATION_ROLES",
+    "EXPLANATION_STATUSES",
+    "get_explanations",
+    "get_scores",
+    "labeled_features",
+    "write_explanation",
+    "write_scores",
+]
+
+EXPLANATION_ROLES = ("explanation", "control", "candidate")
+EXPLANATION_STATUSES = ("ok", "failed")
+_USAGE_KEYS = ("llm_calls", "prompt_tokens", "completion_tokens", "seconds")
+
+
+def write_explanation(
+    db: sqlite_utils.Database,
+    *,
+    feature_id: int,
+    run_id: int,
+    method: str,
+    config_hash: str,
+    text: str | None,
+    status: str = "ok",
+    role: str = "explanation",
+    error: str | None = None,
+    raw: str | None = None,
+    explainer_model: str | None = None,
+    prompt_hash: str | None = None,
+    usage: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> int:
+    """Store one explanation; return its id."""
+    if role not in EXPLANATION_ROLES:
+        raise ValueError(f"role must be one of {EXPLANATION_ROLES}, got {role!r}")
+    if status not in EXPLANATION_STATUSES:
+        raise ValueError(f"status must be one of {EXPLANATION_STATUSES}, got {status!r}")
+    if status == "ok" and not (text and text.strip()):
+        raise ValueError("an explanation with status 'ok' needs non-empty text")
+    if status == "failed" and text is not None:
+        raise ValueError("a failed explanation has no text; keep the output in raw")
+    usage = dict(usage or {})
+    usage.setdefault("llm_calls", usage.pop("calls", 0))
+    row = {
+        "feature_id": feature_id, "run_id": run_id, "method": method, "role": role, "text": text,
+        "status": status, "error": error, "raw": raw, "explainer_model": explainer_model,
+        "prompt_hash": prompt_hash, "config_hash": config_hash,
+        **{k: _number(usage.get(k, 0)) or 0 for k in _USAGE_KEYS},
+        "details": to_json(dict(details)) if details else None, "created_at": now(),
+    }
+    return int(db["explanations"].insert(row).last_pk)
+
+
+def write_scores(db: sqlite_utils.Database, explanation_id: int, run_id: int,
+                 scores: Sequence[Mapping[str, Any]]) -> None:
+    """Store scores of one explanation. Each score is a mapping with scorer, split,
+    metric, value (None when undefined) and optionally scorer_model, n, llm_calls,
+    tokens, seconds, error, details. A rescore replaces the earlier value."""
+    rows = []
+    for s in scores:
+        rows.append({
+            "explanation_id": explanation_id, "run_id": run_id, "scorer": s["scorer"],
+            "scorer_model": s.get("scorer_model"), "split": s["split"], "metric": s["metric"],
+            "value": _number(s.get("value")), "n": _number(s.get("n")),
+            "llm_calls": _number(s.get("llm_calls", 0)) or 0, "tokens": _number(s.get("tokens", 0)) or 0,
+            "seconds": _number(s.get("seconds", 0)) or 0.0, "error": s.get("error"),
+            "details": to_json(dict(s["details"])) if s.get("details") else None, "created_at": now(),
+        })
+    if rows:  # REPLACE on the (explanation, scorer, split, metric) unique key
+        db["scores"].insert_all(rows, replace=True, alter=False)
+
+
+def _decode(row: dict) -> dict:
+    row = dict(row)
+    row["details"] = from_json(row.get("details")) or {}
+    return row
+
+
+def get_explanations(
+    db: sqlite_utils.Database,
+    *,
+    feature_id: int | None = None,
+    run_id: int | None = None,
+    method: str | None = None,
+    role: str | None = None,
+    config_hash: str | None = None,
+) -> list[dict]:
+    """Explanations matching every given filter, oldest first, details decoded."""
+    where, params = [], []
+    for column, value in (("feature_id", feature_id), ("run_id", run_id), ("method", method), ("role", role),
+                          ("config_hash", config_hash)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    sql = "SELECT * FROM explanations" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
+    return [_decode(r) for r in db.query(sql, params)]
+
+
+def get_scores(db: sqlite_utils.Database, explanation_id: int) -> list[dict]:
+    """Scores of one explanation, details decoded."""
+    return [_decode(r) for r in db.query(
+        "SELECT * FROM scores WHERE explanation_id = ? ORDER BY scorer, split, metric", [explanation_id])]
+
+
+def labeled_features(db: sqlite_utils.Database, config_hash: str, method: str) -> set[int]:
+    """Feature row ids that already have an explanation (ok or failed) from ``method``
+    under this labeling configuration — the work a resumed run skips."""
+    return {r[0] for r in db.execute(
+        "SELECT DISTINCT feature_id FROM explanations WHERE config_hash = ? AND method = ? AND role = 'explanation'",
+        [config_hash, method])}
