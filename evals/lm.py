@@ -20,7 +20,7 @@ import numpy as np
 
 from mechanic.tools.errors import MechanicError
 
-__all__ = ["Completion", "LLM", "LLMError", "SlotScorer", "Usage", "has_slots"]
+__all__ = ["Completion", "LLM", "LLMError", "SlotScorer", "TextCompleter", "Usage", "has_slots", "has_text_completion"]
 
 
 class LLMError(MechanicError):
@@ -42,6 +42,12 @@ class Usage:
         self.prompt_tokens += completion.prompt_tokens
         self.completion_tokens += completion.completion_tokens
         self.seconds += completion.latency
+
+    def merge(self, other: "Usage") -> None:
+        self.calls += other.calls
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.seconds += other.seconds
 
     def add_slots(self, prompt_tokens: int, seconds: float) -> None:
         self.calls += 1
@@ -117,6 +123,28 @@ class SlotScorer(Protocol):
         slots: Sequence[Sequence[int]],
         candidates: Sequence[int],
     ) -> list[np.ndarray]: ...
+
+
+@runtime_checkable
+class TextCompleter(Protocol):
+    """Plain text continuation (no chat template): what few-shot completion prompts
+    need. Local backends have it; chat-only endpoints do not."""
+
+    name: str
+
+    def complete_text(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 64,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        stop: Sequence[str] = ("\n",),
+    ) -> Completion: ...
+
+
+def has_text_completion(model: object) -> bool:
+    return callable(getattr(model, "complete_text", None))
 
 
 def has_slots(model: object) -> bool:

@@ -8,6 +8,7 @@ from .capture import (
     FeatureCapture,
     TextActivations,
     activations,
+    activations_on_ids,
     capture,
     context_token_id,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "intervened",
     "parse_site",
     "activations",
+    "activations_on_ids",
     "capture",
     "collect_activations",
     "collect_token_activations",

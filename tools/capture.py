@@ -39,6 +39,7 @@ __all__ = [
     "CapturedExemplar",
     "capture",
     "activations",
+    "activations_on_ids",
     "TextActivations",
     "context_token_id",
 ]
@@ -406,4 +407,24 @@ def activations(subject: Subject, texts: Sequence[str], features: Iterable[Featu
         tokens = subject.token_strings(enc["input_ids"][j, :m].tolist())
         per = {str(s.feature): acts[j, :m, i].tolist() for i, s in enumerate(sites)}
         out.append(TextActivations(text, tokens, per))
+    return out
+
+
+def activations_on_ids(subject: Subject, feature: FeatureId | str, token_ids: Sequence[Sequence[int]],
+                       batch_size: int = 16) -> list[np.ndarray]:
+    """One feature on exact token-id sequences (e.g. stored windows), each prefixed by
+    the context token as in capture. Returns one float32 array per sequence."""
+    ctx = context_token_id(subject.tokenizer)
+    reader = _Reader(subject, [subject.site(feature)])
+    out: list[np.ndarray] = []
+    for i in range(0, len(token_ids), batch_size):
+        batch = [list(map(int, t)) for t in token_ids[i : i + batch_size]]
+        width = max(len(t) for t in batch)
+        ids = torch.full((len(batch), width + 1), ctx, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for j, t in enumerate(batch):
+            ids[j, 1 : len(t) + 1] = torch.tensor(t, dtype=torch.long)
+            mask[j, : len(t) + 1] = 1
+        acts = reader(ids.to(subject.device), mask.to(subject.device))[:, 1:, 0].cpu().numpy()
+        out += [acts[j, : len(t)].astype(np.float32) for j, t in enumerate(batch)]
     return out

@@ -1,0 +1,148 @@
+"""What an explainer may see, and what the scorers hold out, for one stored feature.
+
+Windows are assigned to splits once per corpus sample (``train`` / ``select`` /
+``test``), so a window an explainer saw can never be used to score it: explainers
+read ``train`` records, best-of-k and the agent choose among candidates on ``select``,
+and every reported score comes from ``test``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mechanic import store
+from mechanic.evals.records import Record
+from mechanic.tools import Subject, activations_on_ids, input_tokens, output_tokens
+
+__all__ = ["Evidence", "ScoringSet", "load_evidence", "load_scoring_set", "hard_negatives"]
+
+
+@dataclass
+class Evidence:
+    """Everything an explainer is shown about one feature (train split only)."""
+
+    feature: str
+    stats: dict
+    top: list[Record]  # highest-activating train windows, best first
+    deciles: list[Record]  # train windows sampled across activation deciles
+    bottom: list[Record]  # most negative train windows (may be empty)
+    input_tokens: list[tuple[str, float, int]]  # (token, mean activation, count)
+    promoted: list[str] = field(default_factory=list)  # output side: tokens the feature promotes
+    suppressed: list[str] = field(default_factory=list)
+
+    @property
+    def has_negative_side(self) -> bool:
+        """A negative side worth describing: its extreme is at least half the positive one."""
+        return bool(self.bottom) and -self.stats.get("min", 0.0) >= 0.5 * max(self.stats.get("max", 0.0), 1e-9)
+
+
+@dataclass
+class ScoringSet:
+    """Held-out records of one split."""
+
+    split: str
+    top: list[Record]  # top windows of this split
+    deciles: list[Record]  # activating windows across deciles
+    random: list[Record]  # uniformly sampled windows
+
+    @property
+    def activating(self) -> list[Record]:
+        seen, out = set(), []
+        for r in self.top + self.deciles:
+            if r.window not in seen and r.max_act > 0:
+                seen.add(r.window)
+                out.append(r)
+        return out
+
+    def non_activating(self, threshold: float) -> list[Record]:
+        return [r for r in self.random if r.max_act <= threshold]
+
+
+def _records(subject: Subject, exemplars, kind: str) -> list[Record]:
+    return [
+        Record(tuple(subject.token_strings(e.tokens)), np.asarray(e.activations, dtype=np.float32), kind, e.split,
+               e.window_idx, e.decile)
+        for e in exemplars
+    ]
+
+
+def load_evidence(db, subject: Subject, feature_row: dict, *, n_top: int = 20, n_deciles: int = 20,
+                  n_bottom: int = 10, with_outputs: bool = True) -> Evidence:
+    fid = feature_row["id"]
+    top = store.get_exemplars(db, fid, kind="top", split="train")[:n_top]
+    deciles = store.get_exemplars(db, fid, kind="decile", split="train")
+    bottom = store.get_exemplars(db, fid, kind="bottom", split="train")[:n_bottom]
+    # Spread the decile sample evenly over deciles, highest first.
+    by_decile: dict[int, list] = {}
+    for e in deciles:
+        by_decile.setdefault(e.decile, []).append(e)
+    spread = []
+    while len(spread) < n_deciles and any(by_decile.values()):
+        for d in sorted(by_decile, reverse=True):
+            if by_decile[d] and len(spread) < n_deciles:
+                spread.append(by_decile[d].pop(0))
+    tokens = np.stack([e.tokens for e in top]) if top else np.zeros((0, 0), dtype=np.int64)
+    acts = np.stack([e.activations for e in top]) if top else np.zeros((0, 0))
+    inputs = input_tokens(tokens, acts, subject.tokenizer, k=12, min_count=1) if top else []
+    promoted, suppressed = [], []
+    if with_outputs:
+        out = output_tokens(subject, feature_row["feature"], k=10)
+        promoted = [t for t, _ in out.get("promoted") or []]
+        suppressed = [t for t, _ in out.get("suppressed") or []]
+    stats = {k: feature_row[k] for k in ("count", "mean", "var", "max", "min", "frac_active")}
+    return Evidence(feature_row["feature"], stats, _records(subject, top, "top"), _records(subject, spread, "decile"),
+                    _records(subject, bottom, "bottom"), inputs, promoted, suppressed)
+
+
+def load_scoring_set(db, subject: Subject, feature_row: dict, split: str, *, n_top: int = 5, n_deciles: int = 10,
+                     n_random: int = 5) -> ScoringSet:
+    """Held-out records of ``split`` ('select' or 'test')."""
+    if split == "train":
+        raise ValueError("scoring never uses the train split")
+    fid = feature_row["id"]
+    top = store.get_exemplars(db, fid, kind="top", split=split)[:n_top]
+    top_windows = {e.window_idx for e in top}
+    deciles = [e for e in store.get_exemplars(db, fid, kind="decile", split=split) if e.window_idx not in top_windows]
+    deciles = sorted(deciles, key=lambda e: -e.decile)[:n_deciles]
+    random = store.get_exemplars(db, fid, kind="random", split=split)[:n_random]
+    return ScoringSet(split, _records(subject, top, "top"), _records(subject, deciles, "decile"),
+                      _records(subject, random, "random"))
+
+
+def hard_negatives(db, subject: Subject, feature_row: dict, trigger_tokens: list[str], *, split: str = "test",
+                   n: int = 5, threshold: float | None = None, max_candidates: int = 64) -> list[Record]:
+    """Windows of ``split`` that contain one of the feature's top input tokens but do
+    not make it fire (max below ``threshold``, default 10% of the feature's max).
+
+    These are the negatives a token-matching explanation gets wrong."""
+    if not trigger_tokens:
+        return []
+    threshold = 0.1 * feature_row["max"] if threshold is None else threshold
+    vocab = subject.tokenizer.get_vocab()
+    ids = set()
+    for tok in trigger_tokens:
+        enc = subject.tokenizer(tok, add_special_tokens=False)["input_ids"]
+        if len(enc) == 1:
+            ids.add(enc[0])
+        elif tok in vocab:
+            ids.add(vocab[tok])
+    if not ids:
+        return []
+    rows = db.execute(
+        "SELECT idx FROM windows WHERE corpus_id = ? AND split = ? ORDER BY idx", [feature_row["corpus_id"], split]
+    ).fetchall()
+    windows = store.get_windows(db, feature_row["corpus_id"], [r[0] for r in rows])
+    candidates = [w for w in windows.values() if ids & set(int(t) for t in w.tokens)][:max_candidates]
+    if not candidates:
+        return []
+    texts_ids = [list(map(int, w.tokens)) for w in candidates]
+    acts = activations_on_ids(subject, feature_row["feature"], texts_ids)
+    out = []
+    for w, a in zip(candidates, acts):
+        if a.max() <= threshold:
+            out.append(Record(tuple(subject.token_strings(w.tokens)), a, "hard_negative", split, w.idx))
+        if len(out) == n:
+            break
+    return out

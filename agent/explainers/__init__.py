@@ -1,0 +1,25 @@
+"""Explainers: from a feature's evidence to a short description.
+
+``tokens`` needs no LLM and is the floor; ``oneshot`` makes one LLM call; ``bestofk``
+samples k candidates and lets a simulator choose on the selection split."""
+
+from .base import Explainer, ExplainResult, ParseError, parse_explanation
+from .bestofk import BestOfKExplainer, Selector
+from .oneshot import STYLES, OneShotExplainer
+from .render import marked_excerpt, render_chat_evidence, top_words
+from .tokens import TokensExplainer
+
+__all__ = [
+    "BestOfKExplainer",
+    "ExplainResult",
+    "Explainer",
+    "OneShotExplainer",
+    "ParseError",
+    "STYLES",
+    "Selector",
+    "TokensExplainer",
+    "marked_excerpt",
+    "parse_explanation",
+    "render_chat_evidence",
+    "top_words",
+]

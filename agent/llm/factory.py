@@ -1,0 +1,36 @@
+"""Build a language-model backend from a short spec string (what ``--explainer`` takes)."""
+
+from __future__ import annotations
+
+from mechanic.evals.lm import LLM, LLMError
+from mechanic.tools import Subject
+
+__all__ = ["make_llm", "LLM_SPECS"]
+
+LLM_SPECS = (
+    "local (the subject model itself, in process)",
+    "local:MODEL (a load_subject spec: directory, .gguf, hub id or tiny:FAMILY)",
+    "openai:MODEL (an OpenAI-compatible endpoint; $OPENAI_BASE_URL, $OPENAI_API_KEY)",
+)
+
+
+def make_llm(spec: str, subject: Subject | None = None) -> LLM:
+    """``local`` reuses ``subject`` when given (no second copy of the model), else loads
+    the embedded default; ``local:SPEC`` loads ``SPEC``; ``openai:MODEL`` names a model
+    on an OpenAI-compatible endpoint."""
+    kind, _, rest = (spec or "").strip().partition(":")
+    if kind == "local" and not rest:
+        from .local import LocalLLM
+
+        return LocalLLM(subject)
+    if kind == "local":
+        from mechanic.tools import load_subject
+
+        from .local import LocalLLM
+
+        return LocalLLM(load_subject(rest))
+    if kind == "openai" and rest:
+        from .openai_backend import OpenAILLM
+
+        return OpenAILLM(rest)
+    raise LLMError(f"unknown LLM spec {spec!r}; use one of: " + "; ".join(LLM_SPECS))

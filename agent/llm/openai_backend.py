@@ -1,0 +1,266 @@
+"""Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp,
+``transformers serve``), through the ``openai`` package.
+
+The client's own retries are off; ours are bounded and explicit: 429, 5xx, timeouts
+and connection errors are retried with exponential backoff and jitter, any other 4xx
+fails at once, and the last failure becomes one :class:`LLMError` line naming the
+status, the endpoint and the model. The API key is looked up when a call is made
+(``api_key=`` or ``$OPENAI_API_KEY``) and never appears in a repr.
+
+This backend has no log-probabilities, so it is not a ``SlotScorer``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import os
+import random
+import threading
+import time
+import weakref
+from typing import Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from mechanic.evals.lm import Completion, LLMError, Usage
+
+__all__ = ["OpenAILLM"]
+
+OPENAI_URL = "https://api.openai.com/v1"
+LOCAL_KEY = "local"  # placeholder: local servers ignore the key, the client insists on one
+
+
+class _Secret:
+    """Holds a key so that no repr, str or log line can show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
+class _LoopState:
+    """What must belong to one event loop: the concurrency gate and the HTTP clients."""
+
+    def __init__(self, concurrency: int):
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.clients: dict[str, object] = {}
+
+
+class OpenAILLM:
+    """Chat completion against an OpenAI-compatible endpoint.
+
+    ``base_url`` defaults to ``$OPENAI_BASE_URL``, else the OpenAI API. At most
+    ``concurrency`` requests are in flight per event loop (synchronous calls share one
+    private loop). A call is tried up to ``1 + max_retries`` times; before retry ``k``
+    (from 0) it waits ``min(backoff * 2**k, max_backoff)`` seconds scaled by a random
+    factor in [0.5, 1], or longer when the server sends ``Retry-After``.
+    """
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 timeout: float = 60.0, max_retries: int = 4, concurrency: int = 8,
+                 backoff: float = 1.0, max_backoff: float = 30.0):
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self.model = model
+        self.name = f"openai:{model}"
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.concurrency = concurrency
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.usage = Usage()
+        self._api_key = _Secret(api_key) if api_key else None
+        self._response_format_ok = True  # cleared once the server rejects response_format
+        self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._loops_lock = threading.Lock()
+        self._background: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAILLM(model={self.model!r}, base_url={_redact(self.base_url)!r})"
+
+    __str__ = __repr__
+
+    @property
+    def endpoint(self) -> str:
+        return f"{_redact(self.base_url)}/chat/completions"
+
+    # ---------------------------------------------------------------- calling
+    def complete(self, messages: Sequence[dict], *, max_tokens: int = 256, temperature: float = 0.0,
+                 json_schema: dict | None = None, seed: int | None = None) -> Completion:
+        """Blocking call; safe inside a running event loop (it runs on a private one)."""
+        return self._run(self.acomplete(messages, max_tokens=max_tokens, temperature=temperature,
+                                        json_schema=json_schema, seed=seed))
+
+    def complete_many(self, messages: Sequence[dict], n: int, *, max_tokens: int = 256,
+                      temperature: float = 1.0, json_schema: dict | None = None,
+                      seed: int | None = None) -> list[Completion]:
+        """``n`` independent samples, sent concurrently (seeds ``seed + i`` when seeded)."""
+        return self._run(self.acomplete_many(messages, n, max_tokens=max_tokens, temperature=temperature,
+                                             json_schema=json_schema, seed=seed))
+
+    async def acomplete_many(self, messages: Sequence[dict], n: int, *, max_tokens: int = 256,
+                             temperature: float = 1.0, json_schema: dict | None = None,
+                             seed: int | None = None) -> list[Completion]:
+        return list(await asyncio.gather(*(
+            self.acomplete(messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema,
+                           seed=None if seed is None else seed + i)
+            for i in range(n))))
+
+    async def acomplete(self, messages: Sequence[dict], *, max_tokens: int = 256, temperature: float = 0.0,
+                        json_schema: dict | None = None, seed: int | None = None) -> Completion:
+        import openai
+
+        state = self._state()
+        client = self._client(state)
+        params: dict = {"model": self.model, "messages": list(messages), "max_tokens": max_tokens,
+                        "temperature": temperature}
+        if seed is not None:
+            params["seed"] = seed
+        with_format = json_schema is not None and self._response_format_ok
+        async with state.semaphore:
+            start = time.perf_counter()
+            attempt = 0
+            while True:
+                request = dict(params)
+                if with_format:
+                    request["response_format"] = _response_format(json_schema)
+                retry_after = None
+                try:
+                    response = await client.chat.completions.create(**request)
+                    break
+                except openai.APIStatusError as exc:
+                    status = exc.status_code
+                    if with_format and status in (400, 422):
+                        with_format = False  # the server cannot constrain: ask plainly, the caller validates
+                        continue
+                    if status != 429 and status < 500:
+                        raise LLMError(self._rejected(status, exc)) from None
+                    failure = f"HTTP {status}"
+                    retry_after = _retry_after(exc.response)
+                except openai.APITimeoutError:
+                    failure = f"timed out after {self.timeout:g} s"
+                except openai.APIConnectionError as exc:
+                    failure = f"connection failed ({_cause(exc)})"
+                if attempt >= self.max_retries:
+                    raise LLMError(f"LLM call failed: {failure} from {self.endpoint} (model {self.model}) "
+                                   f"after {attempt + 1} tries") from None
+                await asyncio.sleep(self._delay(attempt, retry_after))
+                attempt += 1
+            latency = time.perf_counter() - start
+        if json_schema is not None and not with_format:
+            self._response_format_ok = False
+        return self._completion(response, latency, schema_sent=json_schema is not None and with_format)
+
+    # ---------------------------------------------------------------- helpers
+    def _completion(self, response, latency: float, *, schema_sent: bool) -> Completion:
+        if not getattr(response, "choices", None):
+            raise LLMError(f"LLM call to {self.endpoint} (model {self.model}) returned no choices")
+        choice = response.choices[0]
+        usage = getattr(response, "usage", None)
+        completion = Completion(
+            text=(choice.message.content if choice.message is not None else None) or "",
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            latency=latency,
+            model=getattr(response, "model", None) or self.model,
+            finish_reason=choice.finish_reason,
+            raw={"id": getattr(response, "id", None), "response_format_sent": schema_sent},
+        )
+        self.usage.add(completion)
+        return completion
+
+    def _rejected(self, status: int, exc) -> str:
+        detail = " ".join(str(getattr(exc, "message", "") or exc).split())[:200]
+        hint = " (check OPENAI_API_KEY)" if status in (401, 403) else ""
+        return f"LLM call rejected: HTTP {status} from {self.endpoint} (model {self.model}){hint}: {detail}"
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        delay = min(self.backoff * 2 ** attempt, self.max_backoff) * (0.5 + random.random() / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_backoff))
+        return delay
+
+    def _api_key_now(self) -> str:
+        key = self._api_key.reveal() if self._api_key else os.environ.get("OPENAI_API_KEY")
+        if key:
+            return key
+        if _is_local(self.base_url):
+            return LOCAL_KEY
+        raise LLMError(f"set OPENAI_API_KEY (or pass api_key) to call {self.endpoint}")
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        with self._loops_lock:
+            state = self._loops.get(loop)
+            if state is None:
+                state = self._loops[loop] = _LoopState(self.concurrency)
+            return state
+
+    def _client(self, state: _LoopState):
+        from openai import AsyncOpenAI
+
+        key = self._api_key_now()
+        slot = hashlib.sha256(key.encode()).hexdigest()  # a key change gets a fresh client
+        if slot not in state.clients:
+            state.clients[slot] = AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout,
+                                              max_retries=0)
+        return state.clients[slot]
+
+    def _run(self, coro):
+        with self._loops_lock:
+            if self._background is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name=f"mechanic-{self.name}", daemon=True).start()
+                self._background = loop
+        return asyncio.run_coroutine_threadsafe(coro, self._background).result()
+
+
+def _response_format(schema: dict) -> dict:
+    name = str(schema.get("title") or "response")
+    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:64]
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+def _retry_after(response) -> float | None:
+    value = getattr(response, "headers", {}).get("retry-after") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _cause(exc: BaseException) -> str:
+    root = exc.__cause__ or exc.__context__ or exc
+    return " ".join(str(root).split())[:120] or type(root).__name__
+
+
+def _is_local(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith((".localhost", ".local")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_unspecified
+
+
+def _redact(url: str) -> str:
+    """Drop any ``user:password@`` from a URL before it is shown."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

@@ -1,0 +1,111 @@
+"""What ``label`` prints: a row per (feature, method) with each score beside the
+floors, and per method the mean with a 95% bootstrap CI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mechanic import store
+from mechanic.evals.metrics import bootstrap_ci
+
+__all__ = ["PRIMARY", "LabelTable", "label_table", "format_table"]
+
+# The headline number of each scorer: (column, scorer, split, metric).
+PRIMARY = (
+    ("sim", "simulation", "all", "pearson"),
+    ("sim_top", "simulation", "top", "pearson"),
+    ("detect", "detection", "test", "balanced_accuracy"),
+    ("fuzz", "fuzzing", "test", "balanced_accuracy"),
+    ("embed", "embedding", "test", "auroc"),
+    ("causal", "intervention", "test", "auroc"),
+)
+ORDER = {"tokens": 0, "oneshot": 1, "bestofk": 2, "agent": 3, "random": 8, "shuffled": 9}
+
+
+@dataclass
+class LabelTable:
+    rows: list[dict] = field(default_factory=list)  # feature, method, role, text, status, error, scores{col: v}
+    methods: dict[str, dict] = field(default_factory=dict)  # method -> {col: ci dict} + failures, usage
+    columns: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "methods": self.methods, "columns": self.columns}
+
+
+def label_table(db, features: list[str], model_name: str, config_hash: str, corpus_id: int | None = None,
+                seed: int = 0) -> LabelTable:
+    table = LabelTable()
+    present: set[str] = set()
+    per_method: dict[str, dict[str, list]] = {}
+    usage: dict[str, dict] = {}
+    failures: dict[str, int] = {}
+    for name in features:
+        row = store.get_feature(db, model_name, name, corpus_id=corpus_id)
+        if row is None:
+            continue
+        for e in store.get_explanations(db, feature_id=row["id"], config_hash=config_hash):
+            if e["role"] == "candidate":
+                continue
+            scores = {}
+            errors = []
+            for s in store.get_scores(db, e["id"]):
+                for col, scorer, split, metric in PRIMARY:
+                    if (s["scorer"], s["split"], s["metric"]) == (scorer, split, metric):
+                        scores[col] = s["value"]
+                        present.add(col)
+                if s["error"]:
+                    errors.append(f"{s['scorer']}: {s['error']}")
+            method = e["method"]
+            table.rows.append({"feature": name, "method": method, "role": e["role"], "text": e["text"],
+                               "status": e["status"], "error": e["error"], "scores": scores,
+                               "score_errors": errors})
+            bucket = per_method.setdefault(method, {})
+            for col, value in scores.items():
+                bucket.setdefault(col, []).append(value)
+            if e["status"] != "ok":
+                failures[method] = failures.get(method, 0) + 1
+            u = usage.setdefault(method, {"llm_calls": 0, "tokens": 0, "seconds": 0.0, "n": 0})
+            u["llm_calls"] += e["llm_calls"]
+            u["tokens"] += e["prompt_tokens"] + e["completion_tokens"]
+            u["seconds"] += e["seconds"]
+            u["n"] += 1
+    table.columns = [c for c, *_ in PRIMARY if c in present]
+    for method in sorted(per_method.keys() | failures.keys() | usage.keys(), key=lambda m: (ORDER.get(m, 5), m)):
+        stats = {col: bootstrap_ci(per_method.get(method, {}).get(col, []), seed=seed) for col in table.columns}
+        table.methods[method] = {"scores": stats, "failures": failures.get(method, 0), "usage": usage.get(method, {})}
+    table.rows.sort(key=lambda r: (features.index(r["feature"]), ORDER.get(r["method"], 5)))
+    return table
+
+
+def _fmt(value) -> str:
+    return "   -  " if value is None else f"{value:+.3f}" if value < 0 else f" {value:.3f}"
+
+
+def format_table(table: LabelTable, width: int = 44) -> str:
+    """Plain-text table and summary."""
+    cols = table.columns
+    lines = []
+    head = f"{'feature':<12} {'method':<9} {'explanation':<{width}} " + " ".join(f"{c:>7}" for c in cols)
+    lines += [head, "-" * len(head)]
+    for r in table.rows:
+        text = r["text"] if r["status"] == "ok" else f"FAILED: {r['error'] or ''}"
+        text = (text or "").replace("\n", " ")
+        text = text if len(text) <= width else text[: width - 1] + "…"
+        lines.append(f"{r['feature']:<12} {r['method']:<9} {text:<{width}} "
+                     + " ".join(f"{_fmt(r['scores'].get(c)):>7}" for c in cols))
+    lines.append("")
+    lines.append("mean [95% CI] per method (random and shuffled are the floors)")
+    for method, info in table.methods.items():
+        parts = []
+        for c in cols:
+            ci = info["scores"][c]
+            if ci["mean"] is None:
+                parts.append(f"{c} -")
+            else:
+                undefined = f" ({ci['n_undefined']} undef.)" if ci["n_undefined"] else ""
+                parts.append(f"{c} {ci['mean']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]{undefined}")
+        u = info["usage"]
+        cost = f"{u.get('llm_calls', 0) / max(u.get('n', 1), 1):.1f} calls/feature" if u.get("llm_calls") else ""
+        fail = f", {info['failures']} failed" if info["failures"] else ""
+        lines.append(f"  {method:<9} " + "; ".join(parts) + (f"  ({cost}{fail})" if cost or fail else ""))
+    return "\n".join(lines)

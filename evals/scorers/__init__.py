@@ -1,0 +1,18 @@
+"""Scorers: each takes an explanation plus held-out evidence and returns a
+:class:`~mechanic.evals.records.ScoreResult`."""
+
+from .detection import detection_score
+from .embedding import embedding_score
+from .fuzzing import fuzzing_score
+from .intervention import NEUTRAL_PROMPTS, intervention_score
+from .simulation import simulation_score, simulation_scores_many
+
+__all__ = [
+    "NEUTRAL_PROMPTS",
+    "detection_score",
+    "embedding_score",
+    "fuzzing_score",
+    "intervention_score",
+    "simulation_score",
+    "simulation_scores_many",
+]

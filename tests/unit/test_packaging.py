@@ -1,0 +1,19 @@
+"""Every Python package folder ships: pyproject lists packages by hand (package-dir)."""
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+TOP = ("tools", "evals", "agent", "prompts", "store", "web")
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = set()
+    for top in TOP:
+        for init in (ROOT / top).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT).parts
+            found.add(".".join(("mechanic", *rel)))
+    assert found == listed
+    assert all(config["package-dir"][f"mechanic.{top}"] == top for top in TOP)
