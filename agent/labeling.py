@@ -376,7 +376,7 @@ def _score_phase(db, subject, rows, config, chash, run_id, models, summary, say)
         results = _score_one(models, row, e["text"], test, negatives)
         with db.atomic():
             store.write_scores(db, e["id"], run_id, _score_rows(results))
-        for r in results:
-            scoring_usage.merge(r.usage)
+        for usage in {id(r.usage): r.usage for r in results}.values():  # results may share one usage
+            scoring_usage.merge(usage)
         summary.scored += 1
         say(f"[{i}/{len(todo)}] scored {name} {e['method']}")

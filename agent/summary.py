@@ -17,7 +17,7 @@ PRIMARY = (
     ("detect", "detection", "test", "balanced_accuracy"),
     ("fuzz", "fuzzing", "test", "balanced_accuracy"),
     ("embed", "embedding", "test", "auroc"),
-    ("causal", "intervention", "test", "auroc"),
+    ("causal", "intervention", "prompts", "auroc"),
 )
 ORDER = {"tokens": 0, "oneshot": 1, "bestofk": 2, "agent": 3, "random": 8, "shuffled": 9}
 

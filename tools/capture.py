@@ -278,63 +278,63 @@ class _State:
             self.q_values[:, slots] = flat[cands].T
 
     # -------------------------------------------------------------- results
-    def result(self, feature_index: int) -> tuple[dict, dict, list[CapturedExemplar]]:
-        i = feature_index
+    def results(self) -> list[tuple[dict, dict, list[CapturedExemplar]]]:
+        """(stats, quantiles, exemplars) per feature. Tensors become numpy once, so the
+        per-feature work is cheap array indexing."""
         n = self.count
-        mean = float(self.sum[i] / n)
-        var = max(float(self.sumsq[i] / n) - mean * mean, 0.0)
-        stats = dict(
-            count=n,
-            mean=mean,
-            var=var,
-            max=float(self.max[i]),
-            min=float(self.min[i]),
-            frac_active=float(self.n_active[i]) / n,
-        )
+        mean = (self.sum / n).numpy()
+        var = np.maximum((self.sumsq / n).numpy() - mean * mean, 0.0)
+        vmax, vmin, active = self.max.numpy(), self.min.numpy(), self.n_active.numpy()
         filled = torch.isfinite(self.q_key)
-        q_vals = self.q_values[i, filled]
-        quantiles = (
-            {str(q): float(v) for q, v in zip(QUANTILES, torch.quantile(q_vals, torch.tensor(QUANTILES)))}
-            if q_vals.numel()
-            else {}
-        )
-        exemplars: list[CapturedExemplar] = []
-        exemplars += self._ranked(self.top, i, "top", descending=True)
-        exemplars += self._ranked(self.bottom, i, "bottom", descending=False)
-        exemplars += self._deciles(i)
-        order = torch.argsort(self.random_window)
-        for rank, s in enumerate(int(s) for s in order if self.random_window[s] >= 0):
-            a = self.random_acts[i, s]
-            exemplars.append(CapturedExemplar("random", None, rank, int(self.random_window[s]), float(a.max()), a.numpy().copy()))
-        return stats, quantiles, exemplars
-
-    def _ranked(self, slots: _SlotSet, i: int, kind: str, descending: bool) -> list[CapturedExemplar]:
-        ok = slots.window[i] >= 0
-        idx = ok.nonzero().flatten()
-        if kind == "bottom":  # only windows that go below zero describe a negative side
-            idx = idx[slots.value[i, idx] < 0]
-        order = idx[torch.argsort(slots.value[i, idx], descending=descending, stable=True)]
-        return [
-            CapturedExemplar(kind, None, rank, int(slots.window[i, s]), float(slots.acts[i, s].max()),
-                             slots.acts[i, s].numpy().copy())
-            for rank, s in enumerate(order.tolist())
-        ]
-
-    def _deciles(self, i: int) -> list[CapturedExemplar]:
-        pool = self.pool
-        idx = (pool.window[i] >= 0).nonzero().flatten()
-        if idx.numel() == 0:
-            return []
-        order = idx[torch.argsort(pool.value[i, idx], stable=True)]  # ascending max
-        n = order.numel()
+        quant = (torch.quantile(self.q_values[:, filled], torch.tensor(QUANTILES), dim=1).T.numpy()
+                 if bool(filled.any()) else None)
+        sets = {name: _SetArrays(slot) for name, slot in (("top", self.top), ("bottom", self.bottom),
+                                                          ("pool", self.pool))}
+        r_window = self.random_window.numpy()
+        r_order = [int(j) for j in np.argsort(r_window, kind="stable") if r_window[j] >= 0]
+        r_acts = self.random_acts.numpy()
         out = []
-        counts: dict[int, int] = {}
-        for pos, s in enumerate(order.tolist()):
+        for i in range(len(mean)):
+            stats = dict(count=n, mean=float(mean[i]), var=float(var[i]), max=float(vmax[i]), min=float(vmin[i]),
+                         frac_active=float(active[i]) / n)
+            quantiles = {str(q): float(v) for q, v in zip(QUANTILES, quant[i])} if quant is not None else {}
+            exemplars = sets["top"].ranked(i, "top", descending=True)
+            exemplars += sets["bottom"].ranked(i, "bottom", descending=False)
+            exemplars += sets["pool"].deciles(i)
+            exemplars += [CapturedExemplar("random", None, rank, int(r_window[j]), float(r_acts[i, j].max()),
+                                           r_acts[i, j].copy()) for rank, j in enumerate(r_order)]
+            out.append((stats, quantiles, exemplars))
+        return out
+
+
+class _SetArrays:
+    """A slot set as numpy arrays, for building results."""
+
+    def __init__(self, slots: _SlotSet):
+        self.window = slots.window.numpy()
+        self.value = slots.value.numpy()
+        self.acts = slots.acts.numpy()
+        self.peak = self.acts.max(axis=-1) if self.acts.size else np.zeros(self.window.shape)
+
+    def ranked(self, i: int, kind: str, descending: bool) -> list[CapturedExemplar]:
+        idx = np.flatnonzero(self.window[i] >= 0)
+        if kind == "bottom":  # only windows that go below zero describe a negative side
+            idx = idx[self.value[i, idx] < 0]
+        key = -self.value[i, idx] if descending else self.value[i, idx]
+        order = idx[np.argsort(key, kind="stable")]
+        return [CapturedExemplar(kind, None, rank, int(self.window[i, s]), float(self.peak[i, s]),
+                                 self.acts[i, s].copy()) for rank, s in enumerate(order)]
+
+    def deciles(self, i: int) -> list[CapturedExemplar]:
+        idx = np.flatnonzero(self.window[i] >= 0)
+        order = idx[np.argsort(self.value[i, idx], kind="stable")]  # ascending max: equal-count bins
+        n = len(order)
+        out, counts = [], [0] * 10
+        for pos, s in enumerate(order):
             decile = min(9, pos * 10 // n)
-            rank = counts.get(decile, 0)
-            counts[decile] = rank + 1
-            out.append(CapturedExemplar("decile", decile, rank, int(pool.window[i, s]), float(pool.value[i, s]),
-                                        pool.acts[i, s].numpy().copy()))
+            out.append(CapturedExemplar("decile", decile, counts[decile], int(self.window[i, s]),
+                                        float(self.value[i, s]), self.acts[i, s].copy()))
+            counts[decile] += 1
         return out
 
 
@@ -367,10 +367,8 @@ def capture(
         bar.update(acts.shape[0] * acts.shape[1])
     seconds = time.perf_counter() - start
     bar.close()
-    out = []
-    for i, site in enumerate(sites):
-        stats, quantiles, exemplars = state.result(i)
-        out.append(FeatureCapture(site.feature, stats, quantiles, exemplars))
+    out = [FeatureCapture(site.feature, stats, quantiles, exemplars)
+           for site, (stats, quantiles, exemplars) in zip(sites, state.results())]
     return Capture(out, list(windows), state.count, seconds)
 
 

@@ -302,8 +302,10 @@ def read_group(sites: Sequence[Site], x: torch.Tensor) -> torch.Tensor:
     how = sites[0].group[0] if sites[0].group else None
     same = all(s.group and s.group[0] == how for s in sites)
     if same and how == "index":
-        idx = torch.tensor([s.group[1] for s in sites], device=x.device)
-        return x.index_select(-1, idx)
+        indices = [s.group[1] for s in sites]
+        if indices == list(range(x.shape[-1])):  # every neuron in order: no copy
+            return x
+        return x.index_select(-1, torch.tensor(indices, device=x.device))
     if same and how == "direction":
         mat = torch.stack([s.group[1] for s in sites], dim=1).to(x.device, torch.float32)
         return (x.float() @ mat).to(x.dtype)

@@ -161,6 +161,20 @@ def _overlap(moved: list[str], promoted: list[str]) -> dict:
             "shared": sorted(both), "promoted": sorted(b)}
 
 
+_STEERED: dict = {}  # a few recent steering results: every explanation of a feature reuses them
+
+
+def _steered_cached(subject: Subject, feature: FeatureId, prompts: tuple[str, ...], value: float):
+    """Steering does not depend on the explanation: scoring a feature's several
+    explanations (and its floors) steers it once."""
+    key = (id(subject.model), str(feature), prompts, float(value))
+    if key not in _STEERED:
+        if len(_STEERED) >= 4:
+            _STEERED.pop(next(iter(_STEERED)))
+        _STEERED[key] = steered_distributions(subject, feature, list(prompts), value)
+    return _STEERED[key]
+
+
 def intervention_score(
     subject: Subject,
     feature: str | FeatureId,
@@ -188,7 +202,7 @@ def intervention_score(
     fid = site.feature
     value, source = clamp_value(subject, fid, prompts, strength, stats)
 
-    logp, logq = steered_distributions(subject, fid, prompts, value)
+    logp, logq = _steered_cached(subject, fid, tuple(prompts), value)
     p, q = logp.exp().double(), logq.exp().double()
     kl_per = (p * (logp.double() - logq.double())).sum(-1).clamp_min(0.0)
     kl = float(kl_per.mean())

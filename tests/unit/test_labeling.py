@@ -1,0 +1,117 @@
+"""`label` end to end on a tiny model with a scripted LLM: every phase, controls,
+failures recorded as failures, resume without duplicates, and the report."""
+
+import numpy as np
+import pytest
+
+from mechanic import store
+from mechanic.agent.labeling import LabelConfig, label
+from mechanic.agent.llm import ScriptedLLM
+from mechanic.agent.summary import format_table, label_table
+from mechanic.tools import CaptureConfig, MechanicError, tiny_subject
+from mechanic.web.report import render_report
+
+CAPTURE = CaptureConfig(top_k=12, bottom_k=4, n_random=12, decile_pool=30, batch_size=16)
+FEATURES = ["mlp:1:3", "mlp:1:9", "attn:2:1"]
+
+
+@pytest.fixture(scope="module")
+def subject():
+    return tiny_subject("llama")
+
+
+def _slot_fn(prefix, bodies, slots, candidates):
+    # Deterministic, input-dependent log-probabilities so correlations are defined.
+    out = []
+    for body, positions in zip(bodies, slots):
+        rows = []
+        for p in positions:
+            level = (sum(body[: p + 1]) + len(prefix)) % len(candidates)
+            rows.append(-np.abs(np.arange(len(candidates)) - level).astype(float))
+        out.append(np.array(rows))
+    return out
+
+
+def _make_llm_factory(subject, replies, fail_after=None):
+    calls = {"n": 0}
+
+    def reply(request, **kwargs):
+        calls["n"] += 1
+        if fail_after is not None and calls["n"] > fail_after:
+            raise KeyboardInterrupt
+        return replies[calls["n"] % len(replies)]
+
+    def make(spec, subj):
+        return ScriptedLLM(reply, name=f"scripted:{spec}", slot_fn=_slot_fn, tokenizer=subject.tokenizer)
+
+    return make
+
+
+CONFIG = LabelConfig(methods=("tokens", "oneshot", "bestofk"), scorers=("simulation", "detection", "intervention"),
+                     k=3, n_tokens=2048, window=16, score_length=12, n_top=3, n_random=3, style="chat")
+
+
+def _run(db, subject, config=CONFIG, replies=("letters", "vowels", "[[bad]]^2"), fail_after=None):
+    feats = [f for spec in FEATURES for f in subject.features(spec)]
+    return label(db, subject, feats, config, make_llm=_make_llm_factory(subject, list(replies), fail_after),
+                 capture_config=CAPTURE)
+
+
+def test_label_explains_scores_and_stores_everything(subject, tmp_path):
+    db = store.open_db(tmp_path / "m.db")
+    summary = _run(db, subject)
+    assert summary.explained == 9 and summary.skipped == 0
+    rows = list(db["explanations"].rows)
+    by_role = {}
+    for r in rows:
+        by_role.setdefault(r["role"], []).append(r)
+    assert len(by_role["explanation"]) == 9 and len(by_role["control"]) == 6
+    for r in by_role["explanation"]:
+        assert (r["status"] == "ok") == (r["text"] is not None)
+        if r["status"] == "failed":
+            assert r["raw"] is not None and r["error"]
+    for r in rows:
+        scores = store.get_scores(db, r["id"])
+        if r["status"] == "ok":
+            assert {s["scorer"] for s in scores} == {"simulation", "detection", "intervention"}
+        else:
+            assert scores == []  # a failure is never scored
+    sims = [s for s in db["scores"].rows if s["scorer"] == "simulation" and s["split"] == "all"]
+    assert any(s["value"] is not None for s in sims)
+    assert all(s["value"] is None or -1 <= s["value"] <= 1 for s in sims)
+    bestofk = [r for r in rows if r["method"] == "bestofk" and r["status"] == "ok"]
+    assert bestofk and all("candidates" in r["details"] for r in bestofk)
+
+    table = label_table(db, FEATURES, subject.name, summary.config_hash)
+    text = format_table(table)
+    assert "random" in text and "shuffled" in text and "sim" in table.columns
+    html = render_report(db, table, model_name=subject.name, decode=subject.token_strings)
+    assert "<span style=" in html and "mlp:1:3" in html
+
+
+def test_rerun_does_only_missing_work_and_never_duplicates(subject, tmp_path):
+    db = store.open_db(tmp_path / "m.db")
+    _run(db, subject)
+    n_expl, n_scores = db["explanations"].count, db["scores"].count
+    again = _run(db, subject, replies=("never used",))
+    assert again.explained == 0 and again.skipped == 9 and again.scored == 0
+    assert (db["explanations"].count, db["scores"].count) == (n_expl, n_scores)
+
+
+def test_interrupted_run_resumes(subject, tmp_path):
+    db = store.open_db(tmp_path / "m.db")
+    with pytest.raises(KeyboardInterrupt):
+        _run(db, subject, fail_after=4)
+    assert [r["status"] for r in db["runs"].rows if r["command"] == "label"] == ["interrupted"]
+    partial = db["explanations"].count
+    _run(db, subject)
+    explanations = [r for r in db["explanations"].rows if r["role"] == "explanation"]
+    keys = [(r["feature_id"], r["method"]) for r in explanations]
+    assert len(keys) == len(set(keys)) == 9 and partial < db["explanations"].count
+
+
+def test_bad_configuration_is_a_clear_error():
+    with pytest.raises(MechanicError, match="unknown method"):
+        LabelConfig(methods=("magic",))
+    with pytest.raises(MechanicError, match="unknown scorer"):
+        LabelConfig(scorers=("vibes",))
