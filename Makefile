@@ -19,8 +19,9 @@ setup: $(STAMP)
 
 demo: setup
 	mkdir -p $(DEMO)
-	$(BIN)/mechanic --db $(DEMO)/mechanic.db cache --layers 15 --tokens 20000
-	$(BIN)/mechanic --db $(DEMO)/mechanic.db show mlp:15:0
+	# Label 20 neurons of a middle layer with three methods; every score beside its floors.
+	$(BIN)/mechanic --db $(DEMO)/mechanic.db label mlp:15:0-19 --methods tokens,oneshot,bestofk \
+		--k 3 --n-top 4 --n-random 4 --tokens 20000 --report $(DEMO)/report.html
 
 test: setup
 	$(BIN)/python -m pytest -q tests

@@ -8,6 +8,7 @@ and every reported score comes from ``test``.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +17,7 @@ from mechanic import store
 from mechanic.evals.records import Record
 from mechanic.tools import Subject, activations_on_ids, input_tokens, output_tokens
 
-__all__ = ["Evidence", "ScoringSet", "load_evidence", "load_scoring_set", "hard_negatives"]
+__all__ = ["Evidence", "ScoringSet", "load_evidence", "load_scoring_set", "quiet_windows"]
 
 
 @dataclass
@@ -111,38 +112,47 @@ def load_scoring_set(db, subject: Subject, feature_row: dict, split: str, *, n_t
                       _records(subject, random, "random"))
 
 
-def hard_negatives(db, subject: Subject, feature_row: dict, trigger_tokens: list[str], *, split: str = "test",
-                   n: int = 5, threshold: float | None = None, max_candidates: int = 64) -> list[Record]:
-    """Windows of ``split`` that contain one of the feature's top input tokens but do
-    not make it fire (max below ``threshold``, default 10% of the feature's max).
-
-    These are the negatives a token-matching explanation gets wrong."""
-    if not trigger_tokens:
-        return []
-    threshold = 0.1 * feature_row["max"] if threshold is None else threshold
+def _trigger_ids(subject: Subject, tokens: list[str]) -> set[int]:
     vocab = subject.tokenizer.get_vocab()
     ids = set()
-    for tok in trigger_tokens:
+    for tok in tokens:
         enc = subject.tokenizer(tok, add_special_tokens=False)["input_ids"]
         if len(enc) == 1:
             ids.add(enc[0])
         elif tok in vocab:
             ids.add(vocab[tok])
-    if not ids:
-        return []
-    rows = db.execute(
-        "SELECT idx FROM windows WHERE corpus_id = ? AND split = ? ORDER BY idx", [feature_row["corpus_id"], split]
-    ).fetchall()
-    windows = store.get_windows(db, feature_row["corpus_id"], [r[0] for r in rows])
-    candidates = [w for w in windows.values() if ids & set(int(t) for t in w.tokens)][:max_candidates]
-    if not candidates:
-        return []
-    texts_ids = [list(map(int, w.tokens)) for w in candidates]
-    acts = activations_on_ids(subject, feature_row["feature"], texts_ids)
-    out = []
-    for w, a in zip(candidates, acts):
-        if a.max() <= threshold:
-            out.append(Record(tuple(subject.token_strings(w.tokens)), a, "hard_negative", split, w.idx))
-        if len(out) == n:
+    return ids
+
+
+def quiet_windows(db, subject: Subject, feature_row: dict, *, split: str = "test", n: int = 8,
+                  threshold: float | None = None, trigger_tokens: list[str] | None = None, seed: int = 0,
+                  max_candidates: int = 64) -> list[Record]:
+    """Windows of ``split`` on which the feature stays quiet (max at most
+    ``threshold``, default 10% of its max), checked with a forward pass.
+
+    With ``trigger_tokens``, only windows containing one of them are candidates: the
+    *hard* negatives, which an explanation that merely names tokens gets wrong.
+    Otherwise candidates are drawn in a seeded random order."""
+    threshold = 0.1 * feature_row["max"] if threshold is None else threshold
+    rows = db.execute("SELECT idx FROM windows WHERE corpus_id = ? AND split = ? ORDER BY idx",
+                      [feature_row["corpus_id"], split]).fetchall()
+    idxs = [r[0] for r in rows]
+    random.Random(f"{seed}:{feature_row['feature']}").shuffle(idxs)
+    windows = store.get_windows(db, feature_row["corpus_id"], idxs[: max_candidates * 8])
+    candidates = [windows[i] for i in idxs if i in windows]
+    if trigger_tokens is not None:
+        ids = _trigger_ids(subject, trigger_tokens)
+        if not ids:
+            return []
+        candidates = [w for w in candidates if ids & set(int(t) for t in w.tokens)]
+    out: list[Record] = []
+    for start in range(0, min(len(candidates), max_candidates), 16):
+        chunk = candidates[start : start + 16]
+        acts = activations_on_ids(subject, feature_row["feature"], [list(map(int, w.tokens)) for w in chunk])
+        for w, a in zip(chunk, acts):
+            if a.max() <= threshold and len(out) < n:
+                kind = "hard_negative" if trigger_tokens is not None else "random"
+                out.append(Record(tuple(subject.token_strings(w.tokens)), a, kind, split, w.idx))
+        if len(out) >= n:
             break
     return out

@@ -28,7 +28,7 @@ from mechanic.evals.records import Record, ScoreResult, crop
 from mechanic.tools import CaptureConfig, FeatureId, MechanicError, Subject
 
 from .caching import cache_features, register_model
-from .evidence import Evidence, ScoringSet, hard_negatives, load_evidence, load_scoring_set
+from .evidence import Evidence, ScoringSet, load_evidence, load_scoring_set, quiet_windows
 from .explainers import BestOfKExplainer, ExplainResult, OneShotExplainer, TokensExplainer
 
 __all__ = ["LabelConfig", "LabelSummary", "label", "METHODS", "SCORERS", "RANDOM_DESCRIPTIONS"]
@@ -156,21 +156,15 @@ def _explainer(method: str, models: _Models, selection: ScoringSet):
     def select(texts: Sequence[str]):
         from mechanic.evals.scorers.simulation import simulation_scores_many
 
-        before = _snapshot(models.simulator.usage)
         results = simulation_scores_many(models.simulator, list(texts), records)
         values = [next((r.value for r in rs if r.split == "all"), None) for rs in results]
-        return values, _delta(models.simulator.usage, before)
+        usage = Usage()
+        for rs in results:  # the results of one explanation share one usage record
+            for u in {id(r.usage): r.usage for r in rs}.values():
+                usage.merge(u)
+        return values, usage
 
     return BestOfKExplainer(writer, select, k=config.k, seed=config.seed)
-
-
-def _snapshot(usage: Usage) -> Usage:
-    return Usage(usage.calls, usage.prompt_tokens, usage.completion_tokens, usage.seconds)
-
-
-def _delta(now: Usage, before: Usage) -> Usage:
-    return Usage(now.calls - before.calls, now.prompt_tokens - before.prompt_tokens,
-                 now.completion_tokens - before.completion_tokens, now.seconds - before.seconds)
 
 
 def _score_records(scoring: ScoringSet, config: LabelConfig) -> list[Record]:
@@ -185,11 +179,10 @@ def _score_records(scoring: ScoringSet, config: LabelConfig) -> list[Record]:
 # -------------------------------------------------------------------- scoring
 
 
-def _score_one(models: _Models, feature_row: dict, text: str, test: ScoringSet, negatives: list[Record],
-               ) -> list[ScoreResult]:
+def _score_one(models: _Models, feature_row: dict, text: str, test: ScoringSet, activating: list[Record],
+               negatives: list[Record]) -> list[ScoreResult]:
     config = models.config
     results: list[ScoreResult] = []
-    activating = [crop(r, config.score_length) for r in test.activating]
     for scorer in config.scorers:
         try:
             if scorer == "simulation":
@@ -229,13 +222,18 @@ def _score_rows(results: Sequence[ScoreResult]) -> list[dict]:
     ]
 
 
-def _negatives(db, subject: Subject, row: dict, evidence: Evidence, test: ScoringSet, config: LabelConfig):
-    threshold = 0.1 * max(row["max"], 0.0)
-    plain = [Record(r.tokens[: config.score_length], r.activations[: config.score_length], r.kind, r.split, r.window)
-             for r in test.non_activating(threshold)]
+def _detection_sets(db, subject: Subject, row: dict, evidence: Evidence, test: ScoringSet, config: LabelConfig):
+    """Balanced activating / non-activating windows of the test split: quiet windows
+    (half of them hard negatives containing the feature's top tokens, when any exist)."""
+    activating = [crop(r, config.score_length) for r in test.activating][: config.n_deciles]
+    n_neg = max(len(activating), 2)
     triggers = [t for t, _, _ in evidence.input_tokens[:5] if t.strip()]
-    hard = hard_negatives(db, subject, row, triggers, n=config.n_hard_negatives, threshold=threshold)
-    return plain + [crop(r, config.score_length) for r in hard]
+    hard = quiet_windows(db, subject, row, n=min(config.n_hard_negatives, n_neg // 2), trigger_tokens=triggers,
+                         seed=config.seed)
+    plain = quiet_windows(db, subject, row, n=n_neg - len(hard), seed=config.seed)
+    seen = {r.window for r in hard}
+    negatives = hard + [r for r in plain if r.window not in seen]
+    return activating, [crop(r, config.score_length) for r in negatives]
 
 
 # ---------------------------------------------------------------------- label
@@ -307,7 +305,10 @@ def _explain_phase(db, subject, rows, config, chash, run_id, models, summary, co
         return method, name, explainer.explain(evidence)
 
     prepared = [(m, n, prepare(m, r)) for m, n, r in jobs]  # the store is read in this thread only
-    workers = max(1, concurrency)
+    # Only endpoints serve calls in parallel; an in-process model runs one at a time,
+    # and threads queued on it would only blur each explanation's measured cost.
+    parallel = getattr(models.explainer_llm, "parallel", False) if any(m != "tokens" for m, _, _ in jobs) else False
+    workers = max(1, concurrency) if parallel else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for i, (method, name, result) in enumerate(pool.map(run, prepared), 1):
             _store_explanation(db, rows[name], run_id, chash, result)
@@ -371,9 +372,9 @@ def _score_phase(db, subject, rows, config, chash, run_id, models, summary, say)
             evidence = load_evidence(db, subject, row, with_outputs=False)
             test = load_scoring_set(db, subject, row, "test", n_top=config.n_top, n_deciles=config.n_deciles,
                                     n_random=config.n_random)
-            cache = {name: (test, _negatives(db, subject, row, evidence, test, config))}
-        test, negatives = cache[name]
-        results = _score_one(models, row, e["text"], test, negatives)
+            cache = {name: (test, *_detection_sets(db, subject, row, evidence, test, config))}
+        test, activating, negatives = cache[name]
+        results = _score_one(models, row, e["text"], test, activating, negatives)
         with db.atomic():
             store.write_scores(db, e["id"], run_id, _score_rows(results))
         for usage in {id(r.usage): r.usage for r in results}.values():  # results may share one usage

@@ -53,7 +53,8 @@ class OneShotExplainer:
         there is nothing to show."""
         if self.style == "fewshot":
             words = top_words(records if records is not None else evidence.top + evidence.deciles)
-            return prompts.render("explain_fewshot", words=", ".join(words)) if words else None
+            # The completion must continue the last line, not start a new one.
+            return prompts.render("explain_fewshot", words=", ".join(words)).rstrip() if words else None
         if not (records if records is not None else evidence.top):
             return None
         return prompts.render("explain_chat", evidence=render_chat_evidence(evidence, records))

@@ -24,6 +24,7 @@ import copy
 import json
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
@@ -57,6 +58,8 @@ class LocalLLM:
         self.tokenizer = self.subject.tokenizer
         self.name = name or f"local:{_short_name(self.subject.name)}"
         self.slot_batch_size = slot_batch_size
+        # Recent prefix caches by token ids: a new prefix starts from the longest shared one.
+        self._prefixes: "OrderedDict[tuple[int, ...], object]" = OrderedDict()
         self.usage = Usage()
         self._lock = threading.RLock()
         self._eos_ids = _eos_ids(self.model, self.tokenizer)
@@ -284,11 +287,33 @@ class LocalLLM:
             return results  # type: ignore[return-value]
 
     def _prefix_cache(self, prefix: list[int]):
+        """The KV cache of ``prefix``. Scorers send many prefixes that differ only
+        after shared instructions (one per explanation), so the longest cached common
+        beginning is cropped and extended instead of recomputed. Callers copy the
+        returned cache before running on it."""
         from transformers import DynamicCache
 
-        cache = DynamicCache(config=self.model.config)
-        self.model(input_ids=torch.tensor([prefix], device=self.subject.device), past_key_values=cache,
+        key = tuple(prefix)
+        if key in self._prefixes:
+            self._prefixes.move_to_end(key)
+            return self._prefixes[key]
+        best, shared = None, 0
+        for cached in self._prefixes:
+            n = _common_length(cached, key)
+            if n > shared:
+                best, shared = cached, n
+        shared = min(shared, len(prefix) - 1)  # at least one token must run
+        if best is not None and shared >= _MIN_SHARED:
+            cache = copy.deepcopy(self._prefixes[best])
+            if len(best) > shared:  # this transformers' crop takes the number of tokens to drop, negated
+                cache.crop(shared - len(best))
+        else:
+            cache, shared = DynamicCache(config=self.model.config), 0
+        self.model(input_ids=torch.tensor([prefix[shared:]], device=self.subject.device), past_key_values=cache,
                    use_cache=True, logits_to_keep=1)
+        self._prefixes[key] = cache
+        while len(self._prefixes) > _MAX_PREFIXES:
+            self._prefixes.popitem(last=False)
         return cache
 
     def _slot_batches(self, order: list[int], bodies, vocab: int):
@@ -326,6 +351,19 @@ class LocalLLM:
         for row, i in enumerate(batch):
             cols = torch.tensor([column[int(p)] for p in slots[i]], device=device)
             results[i] = logprobs[row, cols][:, cand].cpu().numpy()
+
+
+_MIN_SHARED = 8  # fewer shared tokens than this are recomputed
+_MAX_PREFIXES = 4
+
+
+def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _short_name(name: str) -> str:

@@ -66,6 +66,8 @@ class OpenAILLM:
     factor in [0.5, 1], or longer when the server sends ``Retry-After``.
     """
 
+    parallel = True  # calls may be in flight at once (bounded by `concurrency`)
+
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  timeout: float = 60.0, max_retries: int = 4, concurrency: int = 8,
                  backoff: float = 1.0, max_backoff: float = 30.0):

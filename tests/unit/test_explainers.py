@@ -78,7 +78,8 @@ def test_oneshot_fewshot_prompt_and_answer():
     result = OneShotExplainer(llm, style="fewshot").explain(_evidence())
     assert (result.status, result.text, result.method) == ("ok", "month names", "oneshot")
     prompt = llm.calls[0]["messages"][0]["content"]
-    assert prompt == prompts.render("explain_fewshot", words="January, March, May")
+    assert prompt == prompts.render("explain_fewshot", words="January, March, May").rstrip()
+    assert prompt.endswith("Words: January, March, May ->")
     assert result.prompt_hash == prompts.prompt_hash("explain_fewshot") and result.usage.calls == 1
 
 

@@ -181,3 +181,17 @@ def test_score_slots_and_decoding_on_other_families(family):
         np.testing.assert_allclose(result, _reference(other.model, prefix, body, positions, [1, 2, 256]), atol=1e-4)
     prompt = other.prompt_ids(MESSAGES)
     assert other._decode(prompt, 2, 8, 0.0, None, None) == other._decode(prompt, 1, 8, 0.0, None, None) * 2
+
+
+def test_prefixes_sharing_a_beginning_reuse_its_cache_and_stay_exact(llm):
+    shared = list(range(60, 90))
+    bodies, slots, candidates = [[5, 6, 7, 8]], [[0, 3]], [48, 49]
+    llm._prefixes.clear()
+    for tail in ([1, 2, 3], [4, 5], [1, 2, 3], list(range(100, 120))):
+        prefix = shared + tail
+        got = llm.score_slots(prefix, bodies, slots, candidates)[0]
+        np.testing.assert_allclose(got, _reference(llm.model, prefix, bodies[0], slots[0], candidates), atol=1e-4)
+    assert len(llm._prefixes) == 3  # the repeated prefix was found, not recomputed
+    # a prefix that is a strict beginning of a cached one still runs its last token
+    got = llm.score_slots(shared, bodies, slots, candidates)[0]
+    np.testing.assert_allclose(got, _reference(llm.model, shared, bodies[0], slots[0], candidates), atol=1e-4)
