@@ -355,7 +355,7 @@ def _csv(text: str) -> tuple[str, ...]:
 
 @cli.command()
 @click.argument("features", nargs=-1, required=True)
-@click.option("--methods", default="tokens,oneshot,bestofk", show_default=True,
+@click.option("--methods", "--method", "methods", default="tokens,oneshot,bestofk", show_default=True,
               help="Explainers to run, comma separated: tokens, oneshot, bestofk.")
 @click.option("--explainer", default="local", show_default=True,
               help="Explainer LLM: local (the embedded model), local:MODEL, or openai:MODEL (OPENAI_BASE_URL, OPENAI_API_KEY).")

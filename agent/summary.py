@@ -105,7 +105,9 @@ def format_table(table: LabelTable, width: int = 44) -> str:
                 undefined = f" ({ci['n_undefined']} undef.)" if ci["n_undefined"] else ""
                 parts.append(f"{c} {ci['mean']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]{undefined}")
         u = info["usage"]
-        cost = f"{u.get('llm_calls', 0) / max(u.get('n', 1), 1):.1f} calls/feature" if u.get("llm_calls") else ""
+        n = max(u.get("n", 1), 1)
+        cost = (f"{u['llm_calls'] / n:.1f} calls, {u['tokens'] / n:,.0f} tokens, {u['seconds'] / n:.1f}s per feature"
+                if u.get("llm_calls") else "")
         fail = f", {info['failures']} failed" if info["failures"] else ""
         lines.append(f"  {method:<9} " + "; ".join(parts) + (f"  ({cost}{fail})" if cost or fail else ""))
     return "\n".join(lines)
