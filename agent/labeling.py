@@ -27,7 +27,7 @@ from mechanic.evals.lm import LLM, Usage
 from mechanic.evals.records import Record, ScoreResult, crop
 from mechanic.tools import CaptureConfig, FeatureId, MechanicError, Subject
 
-from .caching import cache_features, register_model
+from .caching import cache_features, finishing, register_model
 from .evidence import Evidence, ScoringSet, load_evidence, load_scoring_set, quiet_windows
 from .explainers import BestOfKExplainer, ExplainResult, OneShotExplainer, TokensExplainer
 
@@ -269,16 +269,9 @@ def label(
                                            "model": subject.name, "model_id": model_id})
     summary = LabelSummary(run_id, chash, [str(f) for f in features])
     models = _Models(subject, config, make_llm)
-    try:
+    with finishing(db, run_id):
         _explain_phase(db, subject, rows, config, chash, run_id, models, summary, concurrency, say)
         _score_phase(db, subject, rows, config, chash, run_id, models, summary, say)
-    except KeyboardInterrupt:
-        store.finish_run(db, run_id, "interrupted")
-        raise
-    except Exception as exc:
-        store.finish_run(db, run_id, "failed", f"{type(exc).__name__}: {exc}")
-        raise
-    store.finish_run(db, run_id, "done")
     summary.seconds = time.perf_counter() - start
     return summary
 
