@@ -62,6 +62,10 @@ class Context:
 
             if not self.quiet:
                 click.echo(f"loading {self.model_spec} ...", err=True)
+            if not self.progress:  # quiet, or not a terminal: no library progress bars either
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
             subject = load_subject(self.model_spec)
             for spec in self.sae_specs:
                 name, sep, path = spec.partition("=")
