@@ -115,15 +115,10 @@ def cache_features(
     with finishing(db, run_id):
         if todo:
             windows = corpus_windows(subject.tokenizer, source, n_tokens=n_tokens, length=length, seed=config.seed)
-            store.write_windows(
-                db,
-                corpus_id,
-                (
-                    store.WindowRow(w.index, w.doc, w.start, window_split(w.index, config.seed), list(w.tokens))
-                    for w in windows
-                ),
-            )
             splits = {w.index: window_split(w.index, config.seed) for w in windows}
+            store.write_windows(
+                db, corpus_id, (store.WindowRow(w.index, w.doc, w.start, splits[w.index], list(w.tokens)) for w in windows)
+            )
             for start in range(0, len(todo), MAX_FEATURES_PER_PASS):
                 chunk = todo[start : start + MAX_FEATURES_PER_PASS]
                 cap = capture(subject, chunk, windows, config, progress=progress)

@@ -179,8 +179,7 @@ class _SlotSet:
         """score, value: [F, B]; acts: [B, T, F]."""
         if self.k == 0:
             return
-        f, k = self.score.shape
-        b = score.shape[1]
+        k = self.k
         # Cheap filter: only features where some candidate beats the current minimum.
         floor = self.score.min(dim=1, keepdim=True).values
         rows = (score > floor).any(dim=1).nonzero().flatten()
@@ -385,6 +384,19 @@ class TextActivations:
     activations: dict[str, list[float]] = field(default_factory=dict)  # feature -> per token
 
 
+def _read_sequences(subject: Subject, sites: Sequence[Site], token_ids: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Read ``sites`` on token-id sequences, each prefixed by the context token as in
+    capture and right-padded: ``[N, max_len, F]`` (the context position dropped)."""
+    ctx = context_token_id(subject.tokenizer)
+    width = max(len(t) for t in token_ids)
+    ids = torch.full((len(token_ids), width + 1), ctx, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for j, t in enumerate(token_ids):
+        ids[j, 1 : len(t) + 1] = torch.tensor(list(map(int, t)), dtype=torch.long)
+        mask[j, : len(t) + 1] = 1
+    return _Reader(subject, sites)(ids.to(subject.device), mask.to(subject.device))[:, 1:, :].cpu()
+
+
 def activations(subject: Subject, texts: Sequence[str], features: Iterable[FeatureId | str]) -> list[TextActivations]:
     """Per-token activations of ``features`` on ``texts`` (each prefixed by the context
     token, as in capture; the context token itself is not returned)."""
@@ -392,19 +404,12 @@ def activations(subject: Subject, texts: Sequence[str], features: Iterable[Featu
     if not texts:
         raise ValueError("no texts given")
     sites = [subject.site(f) for f in features]
-    enc = subject.tokenize(texts)
-    ctx = context_token_id(subject.tokenizer)
-    n = enc["input_ids"].shape[0]
-    ids = torch.cat([torch.full((n, 1), ctx, device=subject.device), enc["input_ids"]], dim=1)
-    mask = torch.cat([torch.ones(n, 1, dtype=enc["attention_mask"].dtype, device=subject.device),
-                      enc["attention_mask"]], dim=1)
-    acts = _Reader(subject, sites)(ids, mask)[:, 1:, :]
+    token_ids = [subject.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    acts = _read_sequences(subject, sites, token_ids)
     out = []
-    for j, text in enumerate(texts):
-        m = int(enc["attention_mask"][j].sum())
-        tokens = subject.token_strings(enc["input_ids"][j, :m].tolist())
-        per = {str(s.feature): acts[j, :m, i].tolist() for i, s in enumerate(sites)}
-        out.append(TextActivations(text, tokens, per))
+    for j, (text, ids) in enumerate(zip(texts, token_ids)):
+        per = {str(s.feature): acts[j, : len(ids), i].tolist() for i, s in enumerate(sites)}
+        out.append(TextActivations(text, subject.token_strings(ids), per))
     return out
 
 
@@ -412,17 +417,10 @@ def activations_on_ids(subject: Subject, feature: FeatureId | str, token_ids: Se
                        batch_size: int = 16) -> list[np.ndarray]:
     """One feature on exact token-id sequences (e.g. stored windows), each prefixed by
     the context token as in capture. Returns one float32 array per sequence."""
-    ctx = context_token_id(subject.tokenizer)
-    reader = _Reader(subject, [subject.site(feature)])
+    sites = [subject.site(feature)]
     out: list[np.ndarray] = []
     for i in range(0, len(token_ids), batch_size):
-        batch = [list(map(int, t)) for t in token_ids[i : i + batch_size]]
-        width = max(len(t) for t in batch)
-        ids = torch.full((len(batch), width + 1), ctx, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for j, t in enumerate(batch):
-            ids[j, 1 : len(t) + 1] = torch.tensor(t, dtype=torch.long)
-            mask[j, : len(t) + 1] = 1
-        acts = reader(ids.to(subject.device), mask.to(subject.device))[:, 1:, 0].cpu().numpy()
+        batch = token_ids[i : i + batch_size]
+        acts = _read_sequences(subject, sites, batch)[..., 0].numpy()
         out += [acts[j, : len(t)].astype(np.float32) for j, t in enumerate(batch)]
     return out
