@@ -364,7 +364,8 @@ def _csv(text: str) -> tuple[str, ...]:
 @click.option("--explainer", default="local", show_default=True,
               help="Explainer LLM: local (the embedded model), local:MODEL, or openai:MODEL (OPENAI_BASE_URL, OPENAI_API_KEY).")
 @click.option("--simulator", default="local", show_default=True,
-              help="LLM for the simulation, detection and fuzzing scorers: local, local:MODEL or openai:MODEL.")
+              help="Simulator for the simulation, detection and fuzzing scorers and for best-of-k selection: "
+                   "trained or embedding (offline, no LLM), or an LLM: local, local:MODEL, openai:MODEL.")
 @click.option("--scorers", default="simulation,detection,embedding,intervention", show_default=True,
               help="Scorers, comma separated: simulation, detection, fuzzing, embedding, intervention.")
 @click.option("--k", type=click.IntRange(min=1), default=5, show_default=True, help="Candidates for bestofk.")

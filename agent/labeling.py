@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 
 from mechanic import store
 from mechanic.evals.lm import LLM, Usage
+from mechanic.evals.offline import OFFLINE_SIMULATORS, offline_simulator
 from mechanic.evals.records import Record, ScoreResult, crop
 from mechanic.tools import CaptureConfig, FeatureId, MechanicError, Subject
 
@@ -58,7 +59,7 @@ class LabelConfig:
 
     methods: tuple[str, ...] = METHODS
     explainer: str = "local"  # local | local:SPEC | openai:MODEL
-    simulator: str = "local"  # scores simulation, detection and fuzzing
+    simulator: str = "local"  # scores simulation, detection and fuzzing: embedding | trained | an LLM spec
     scorers: tuple[str, ...] = ("simulation", "detection", "embedding", "intervention")
     k: int = 5  # best-of-k candidates
     n_top: int = 5  # held-out top windows scored per feature (test split)
@@ -129,10 +130,27 @@ class _Models:
         return self.llm(self.config.simulator)
 
     @property
+    def is_offline(self) -> bool:
+        """Whether the simulator needs no LLM (``embedding`` or ``trained``)."""
+        return self.config.simulator.partition(":")[0] in OFFLINE_SIMULATORS
+
+    @property
     def simulator(self):
+        if self.is_offline:
+            return self._get("simulator", lambda: offline_simulator(self.config.simulator))
         from mechanic.evals.simulators import make_simulator
 
         return self._get("simulator", lambda: make_simulator(self.simulator_llm))
+
+    @property
+    def simulator_name(self) -> str:
+        return self.simulator.name if self.is_offline else self.simulator_llm.name
+
+    @property
+    def yes_no_judge(self):
+        """What answers detection and fuzzing: the simulator itself when it is offline
+        (yes at a predicted level of 5 or more), else the simulator's LLM."""
+        return self.simulator if self.is_offline else self.simulator_llm
 
     @property
     def embedder(self):
@@ -189,15 +207,15 @@ def _score_one(models: _Models, feature_row: dict, text: str, test: ScoringSet, 
                 from mechanic.evals.scorers.simulation import simulation_score
 
                 results += simulation_score(models.simulator, text, _score_records(test, config),
-                                            scorer_model=models.simulator_llm.name)
+                                            scorer_model=models.simulator_name)
             elif scorer == "detection":
                 from mechanic.evals.scorers.detection import detection_score
 
-                results += detection_score(models.simulator_llm, text, activating, negatives)
+                results += detection_score(models.yes_no_judge, text, activating, negatives)
             elif scorer == "fuzzing":
                 from mechanic.evals.scorers.fuzzing import fuzzing_score
 
-                results += fuzzing_score(models.simulator_llm, text, activating, seed=config.seed)
+                results += fuzzing_score(models.yes_no_judge, text, activating, seed=config.seed)
             elif scorer == "embedding":
                 from mechanic.evals.scorers.embedding import embedding_score
 

@@ -95,6 +95,32 @@ class Verdicts:
         return sum(s is None for s in self.said)
 
 
+def is_simulator(model) -> bool:
+    """Whether ``model`` is a simulator (an offline one answers yes/no from its
+    predicted levels) rather than an LLM to prompt."""
+    return callable(getattr(model, "run_many", None)) and not callable(getattr(model, "complete", None))
+
+
+def simulator_verdicts(simulator, explanation: str, records: Sequence[Record],
+                       marks: Sequence[Sequence[int]] | None = None) -> Verdicts:
+    """Yes/no from a simulator's levels: a record's score is its highest predicted
+    level (or, with ``marks``, the mean level of the marked tokens), ``p_yes`` that
+    score over 10, and the answer yes at level 5 or more — even odds on the
+    calibrated 0-10 scale."""
+    sim = simulator.run(explanation, records)
+    said: list[bool | None] = []
+    p_yes: list[float] = []
+    for i, pred in enumerate(sim.predictions):
+        if pred is None or not len(pred):
+            said.append(None)
+            p_yes.append(float("nan"))
+            continue
+        level = float(np.max(pred)) if marks is None else float(np.mean(np.asarray(pred)[list(marks[i])]))
+        said.append(level >= 5.0)
+        p_yes.append(level / 10.0)
+    return Verdicts(said, p_yes, sim.usage, list(sim.errors))
+
+
 def ask_yes_no(model, template: str, explanation: str, texts: Sequence[str], *, batch_size: int = 16,
                concurrency: int = 1, max_tokens: int = 16) -> Verdicts:
     """Ask ``template`` (with ``$explanation`` and ``$text``) about each text."""
@@ -188,8 +214,11 @@ def detection_score(model, explanation: str, activating: Sequence[Record], non_a
     """Detection scores of ``explanation``: activating windows should get yes,
     non-activating ones no. ``model`` is a SlotScorer (probabilities, AUPRC) or a
     chat LLM."""
-    texts = [passage_text(crop(r, window).tokens) for r in [*activating, *non_activating]]
     y_true = [True] * len(activating) + [False] * len(non_activating)
-    verdicts = ask_yes_no(model, "detect", explanation, texts, batch_size=batch_size, concurrency=concurrency)
+    if is_simulator(model):
+        verdicts = simulator_verdicts(model, explanation, [crop(r, window) for r in [*activating, *non_activating]])
+    else:
+        texts = [passage_text(crop(r, window).tokens) for r in [*activating, *non_activating]]
+        verdicts = ask_yes_no(model, "detect", explanation, texts, batch_size=batch_size, concurrency=concurrency)
     return binary_results("detection", y_true, verdicts, scorer_model or getattr(model, "name", ""),
                           {"window": window})

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..records import Record, ScoreResult, crop, normalize_to_ten
 from ..simulators import escape_token
-from .detection import WINDOW, ask_yes_no, binary_results, passage_text
+from .detection import WINDOW, ask_yes_no, binary_results, is_simulator, passage_text, simulator_verdicts
 
 __all__ = ["fuzzing_score", "fuzz_marks", "marked_text"]
 
@@ -70,6 +70,7 @@ def fuzzing_score(model, explanation: str, activating: Sequence[Record], seed: i
     """Fuzzing scores of ``explanation`` on ``activating`` windows: correctly
     marked versions should get yes, decoy-marked ones no."""
     texts: list[str] = []
+    marked: list[tuple[Record, list[int]]] = []  # for a simulator: the record and its marks
     y_true: list[bool] = []
     inactive = no_decoy = 0
     for index, record in enumerate(activating):
@@ -79,13 +80,18 @@ def fuzzing_score(model, explanation: str, activating: Sequence[Record], seed: i
             inactive += 1
             continue
         texts.append(marked_text(rec.tokens, correct))
+        marked.append((rec, correct))
         y_true.append(True)
         if decoy:
             texts.append(marked_text(rec.tokens, decoy))
+            marked.append((rec, decoy))
             y_true.append(False)
         else:
             no_decoy += 1
-    verdicts = ask_yes_no(model, "fuzz", explanation, texts, batch_size=batch_size, concurrency=concurrency)
+    if is_simulator(model):
+        verdicts = simulator_verdicts(model, explanation, [r for r, _ in marked], [m for _, m in marked])
+    else:
+        verdicts = ask_yes_no(model, "fuzz", explanation, texts, batch_size=batch_size, concurrency=concurrency)
     return binary_results("fuzzing", y_true, verdicts, scorer_model or getattr(model, "name", ""),
                           {"window": window, "min_level": min_level, "seed": seed,
                            "skipped_inactive": inactive, "no_decoy": no_decoy})

@@ -1,0 +1,179 @@
+"""Train the `trained` simulator's head and measure it on rule families it never saw.
+
+    MECHANIC_HOME=~/.cache/mechanic .venv/bin/python bench/train_simulator.py
+
+1. A pool of 32-token windows (evals/training/recipe.py): the default corpus (Python
+   standard library prose and code) plus synthetic paragraphs naming the library's
+   word categories; a seeded fifth of the windows is held out for validation. Token
+   features from all-MiniLM-L6-v2 are computed once (cached with --cache).
+2. The rule library (evals/training/library.py), minus any rule whose description
+   lies within cosine 0.8 of a bench `rules` description or decoy.
+3. Leave-one-family-out: for each family, a head trained on the other families and
+   the training windows, then validity (true description ranked above each of two
+   decoys by pooled Pearson) on that family's rules over the validation windows —
+   for the trained head and for the zero-training embedding simulator.
+4. The shipped head: all families, training windows; calibrated onto 0-10 on the
+   validation windows; its validity there is the recorded figure that
+   tests/integration/test_offline_simulators.py reproduces.
+
+Writes evals/weights/simulator_head.safetensors (figures in its metadata) and
+bench/results/train_simulator.json. Deterministic given --seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from mechanic.agent.llm import make_llm
+from mechanic.evals.embedding import Embedder, default_embedder
+from mechanic.evals.offline import WEIGHTS, EmbeddingSimulator, TrainedSimulator
+from mechanic.evals.simulators import make_simulator
+from mechanic.evals.token_features import TokenFeaturizer
+from mechanic.evals.training.library import FAMILIES
+from mechanic.evals.training.recipe import pool_windows, training_rules, validation_mask
+from mechanic.evals.training.train import (Pool, TrainConfig, build_pool, calibrate, rule_activations,
+                                           train_head, validity, validity_cases)
+from mechanic.tools import load_subject
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CORPUS, DEFAULT_SYNTHETIC = 3000, 1500
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus-windows", type=int, default=DEFAULT_CORPUS)
+    ap.add_argument("--synthetic-windows", type=int, default=DEFAULT_SYNTHETIC)
+    ap.add_argument("--steps", type=int, default=TrainConfig.steps)
+    ap.add_argument("--lr", type=float, default=TrainConfig.lr)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sentence-spans", action="store_true",
+                    help="add the sentence embedding of each token's span to its features (about 7x slower to "
+                         "featurize, in training and in use)")
+    ap.add_argument("--cache", type=Path, default=None, help="npz file for the pool's features")
+    ap.add_argument("--out", type=Path, default=WEIGHTS)
+    ap.add_argument("--results", type=Path, default=HERE / "results" / "train_simulator.json")
+    ap.add_argument("--skip-cv", action="store_true", help="only train the shipped head")
+    ap.add_argument("--local-cases", type=int, default=0,
+                    help="also score the local LLM simulator on the first N held-out cases of each family "
+                         "(with the offline simulators on the same cases, side by side)")
+    args = ap.parse_args()
+    t_start = time.perf_counter()
+
+    subject = load_subject("default")
+    windows, origin = pool_windows(subject.tokenizer, args.corpus_windows, args.synthetic_windows, args.seed)
+    train_mask = ~validation_mask(len(windows), args.seed)
+    embedder = default_embedder()
+    featurizer = TokenFeaturizer(cache_size=0, sentence_spans=args.sentence_spans, embedder=embedder)
+    if args.cache and args.cache.is_file():
+        cached = np.load(args.cache, allow_pickle=False)
+        pool = Pool(windows, cached["features"], cached["starts"], train_mask, origin)
+        if len(pool.starts) != len(windows) + 1 or pool.features.shape[1] != featurizer.dim:
+            sys.exit(f"{args.cache} holds features of another pool; delete it")
+    else:
+        with tqdm(total=len(windows), desc="token features", unit="win") as bar:
+            pool = build_pool(windows, featurizer, origin, train_mask, progress=bar.update)
+        if args.cache:
+            np.savez(args.cache, features=pool.features, starts=pool.starts)
+    print(f"pool: {len(windows)} windows ({origin.count('synthetic')} synthetic), {len(pool.features)} tokens, "
+          f"{int(train_mask.sum())} training windows")
+
+    rules, dropped = training_rules(embedder, seed=args.seed)
+    print(f"library: {len(rules)} rules kept, {len(dropped)} dropped as near a bench rule or decoy")
+    acts = rule_activations(rules, pool)
+    embeddings = {r.name: embedder.encode(list(r.descriptions)) for r in rules}
+    validation = np.nonzero(~train_mask)[0]
+    cases = validity_cases(rules, pool, acts, validation, seed=args.seed)
+    print(f"validity cases on validation windows: {len(cases)}")
+    blocks = ("own", "span", "sentence") if args.sentence_spans else ("own", "span")
+    config = TrainConfig(steps=args.steps, lr=args.lr, seed=args.seed, cosine_blocks=blocks)
+
+    results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "machine": f"{platform.machine()}, {platform.system()}", "config": asdict(config),
+               "pool": {"windows": len(windows), "tokens": int(len(pool.features)),
+                        "synthetic_windows": origin.count("synthetic"), "corpus_windows": origin.count("corpus")},
+               "library": {"rules": len(rules), "dropped_near_bench": dropped,
+                           "per_family": {f: sum(r.family == f for r in rules) for f in FAMILIES}}}
+    # every validity case is made of pool windows: their features are known already
+    scoring = TokenFeaturizer(sentence_spans=args.sentence_spans, embedder=embedder)
+    scoring.prime(pool.windows, [pool.features[pool.rows(w)] for w in range(len(pool.windows))])
+    if not args.skip_cv:
+        # validation windows recur across cases: keep every span's embedding
+        embedding_sim = EmbeddingSimulator(Embedder(cache_size=400_000))
+        local = []
+
+        def local_sim():
+            if not local:
+                local.append(make_simulator(make_llm("local", subject)))
+            return local[0]
+
+        cv = {}
+        for family in FAMILIES:
+            held = [c for c in cases if c.family == family]
+            if not held:
+                continue
+            head = train_head(pool, featurizer.layout, rules, acts, embeddings,
+                              replace(config, held_out_families=(family,)))
+            trained = TrainedSimulator(head, embedder, scoring)
+            cv[family] = {"trained": validity(trained, held), "embedding": validity(embedding_sim, held)}
+            if args.local_cases:
+                subset = held[: args.local_cases]
+                cv[family]["local_subset"] = {"local": validity(local_sim(), subset),
+                                              "trained": validity(trained, subset),
+                                              "embedding": validity(embedding_sim, subset)}
+            print(f"held out {family:16s} trained {cv[family]['trained']['validity']:.3f}  "
+                  f"embedding {cv[family]['embedding']['validity']:.3f}  "
+                  f"({cv[family]['trained']['pairings']} pairings)", flush=True)
+        results["held_out_families"] = cv
+        for name in ("trained", "embedding"):
+            wins = sum(v[name]["wins"] for v in cv.values())
+            total = sum(v[name]["pairings"] for v in cv.values())
+            results[f"held_out_validity_{name}"] = wins / total
+            results["held_out_pairings"] = total
+        if args.local_cases:
+            for name in ("local", "trained", "embedding"):
+                wins = sum(v["local_subset"][name]["wins"] for v in cv.values())
+                total = sum(v["local_subset"][name]["pairings"] for v in cv.values())
+                results[f"held_out_local_subset_{name}"] = {"validity": wins / total, "pairings": total}
+            print("same held-out subset:", {k: v for k, v in results.items() if k.startswith("held_out_local")})
+        print(f"held-out families overall: trained {results['held_out_validity_trained']:.3f}, "
+              f"embedding {results['held_out_validity_embedding']:.3f}")
+
+    head = train_head(pool, featurizer.layout, rules, acts, embeddings, config, log=print)
+    uncalibrated = TrainedSimulator(head, embedder, scoring)
+    logits, fires = [], []  # each validation case's true description against where its rule fires
+    for case in cases:
+        (per_record,) = uncalibrated.raw_scores([case.true], case.records)
+        logits.append(np.concatenate(per_record))
+        fires.append(np.concatenate([r.activations for r in case.records]) > 0)
+    head.scale, head.shift = calibrate(np.concatenate(logits), np.concatenate(fires))
+    shipped = validity(TrainedSimulator(head, embedder, scoring), cases)
+    results["shipped"] = {"validation_validity": shipped["validity"], "pairings": shipped["pairings"],
+                          "validation_mean_true_pearson": shipped["mean_true_pearson"],
+                          "calibration": [head.scale, head.shift], "cosine_weights": head.cosines,
+                          "per_family": shipped["per_family"]}
+    results["seconds"] = time.perf_counter() - t_start
+    metadata = {"validation_validity": shipped["validity"], "validation_pairings": shipped["pairings"],
+                "validation_mean_true_pearson": shipped["mean_true_pearson"], "seed": args.seed,
+                "corpus_windows": args.corpus_windows, "synthetic_windows": args.synthetic_windows,
+                "config": asdict(config), "library_rules": len(rules),
+                "held_out_validity_trained": results.get("held_out_validity_trained")}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    head.save(args.out, metadata)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"shipped head: validation validity {shipped['validity']:.3f} over {shipped['pairings']} pairings; "
+          f"{args.out} ({args.out.stat().st_size / 1e6:.2f} MB); {results['seconds']:.0f}s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

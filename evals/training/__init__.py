@@ -1,0 +1,1 @@
+"""Training the `trained` simulator: a rule library, synthetic text, the head and its recipe."""

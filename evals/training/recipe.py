@@ -1,0 +1,71 @@
+"""The data recipe behind the shipped simulator head, shared by the script that
+trains it (``bench/train_simulator.py``) and the test that checks its recorded
+validation figure.
+
+Everything here is deterministic given the subject tokenizer and the seed: the
+pool's windows, which of them are validation windows, and which library rules are
+left out for lying near a bench rule or decoy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mechanic.tools.corpus import corpus_windows
+
+from ..suites.rules import RULES
+from .library import LibraryRule, library_rules
+from .synthetic import synthetic_paragraphs
+
+__all__ = ["LENGTH", "EXCLUDE_COSINE", "pool_windows", "training_rules", "validation_mask"]
+
+LENGTH = 32  # tokens per pool window
+EXCLUDE_COSINE = 0.8  # a library description this close to a bench text is left out
+VALIDATION_FRACTION = 0.2
+
+
+def pool_windows(tokenizer, n_corpus: int, n_synthetic: int, seed: int = 0
+                 ) -> tuple[list[tuple[str, ...]], list[str]]:
+    """``n_corpus`` windows of the default corpus then up to ``n_synthetic`` of
+    synthetic paragraphs, as token strings, with each window's origin."""
+    def decode(ids):
+        return tuple(tokenizer.decode([int(i)]) for i in ids)
+
+    corpus = [decode(w.tokens) for w in corpus_windows(tokenizer, n_tokens=n_corpus * LENGTH, length=LENGTH,
+                                                      seed=seed)]
+    synthetic: list[tuple[str, ...]] = []
+    for text in synthetic_paragraphs(n_synthetic * 2, seed=seed):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        for start in range(0, len(ids) - LENGTH + 1, LENGTH):
+            synthetic.append(decode(ids[start:start + LENGTH]))
+        if len(synthetic) >= n_synthetic:
+            break
+    synthetic = synthetic[:n_synthetic]
+    return corpus + synthetic, ["corpus"] * len(corpus) + ["synthetic"] * len(synthetic)
+
+
+def validation_mask(n_windows: int, seed: int = 0, fraction: float = VALIDATION_FRACTION) -> np.ndarray:
+    """True for the windows held out of training (a seeded draw per window)."""
+    return np.random.default_rng(seed).random(n_windows) < fraction
+
+
+def training_rules(embedder, seed: int = 0, threshold: float = EXCLUDE_COSINE
+                   ) -> tuple[list[LibraryRule], dict[str, str]]:
+    """The library rules to train on, and those left out: name -> the bench rule or
+    decoy text its description lies near (with the cosine)."""
+    rules = library_rules(seed=seed)
+    bench = [t for r in RULES for t in (r.description, *r.decoys)]
+    b = embedder.encode(bench)
+    dropped: dict[str, str] = {}
+    for rule in rules:
+        sims = embedder.encode(list(rule.descriptions)) @ b.T
+        i, j = np.unravel_index(np.argmax(sims), sims.shape)
+        if sims[i, j] >= threshold:
+            dropped[rule.name] = f"{bench[j]} ({sims[i, j]:.2f})"
+    return [r for r in rules if r.name not in dropped], dropped
+
+
+def window_subset(windows: Sequence[tuple[str, ...]], mask: np.ndarray) -> list[tuple[str, ...]]:
+    return [w for w, keep in zip(windows, mask) if keep]
