@@ -34,7 +34,9 @@ from .explainers import BestOfKExplainer, ExplainResult, OneShotExplainer, Token
 
 __all__ = ["LabelConfig", "LabelSummary", "label", "METHODS", "SCORERS", "RANDOM_DESCRIPTIONS"]
 
-METHODS = ("tokens", "oneshot", "bestofk")
+DEFAULT_METHODS = ("tokens", "oneshot", "bestofk")
+# agent: an investigation per feature; tiered: oneshot, then the agent where it scores low
+METHODS = (*DEFAULT_METHODS, "agent", "tiered")
 SCORERS = ("simulation", "detection", "fuzzing", "embedding", "intervention")
 CONTROLS = ("random", "shuffled")
 
@@ -57,11 +59,15 @@ RANDOM_DESCRIPTIONS = (
 class LabelConfig:
     """Everything that changes what ``label`` produces (its hash keys resume)."""
 
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     explainer: str = "local"  # local | local:SPEC | openai:MODEL
     simulator: str = "local"  # scores simulation, detection and fuzzing: embedding | trained | an LLM spec
     scorers: tuple[str, ...] = ("simulation", "detection", "embedding", "intervention")
     k: int = 5  # best-of-k candidates
+    agent_llm_calls: int = 24  # agent and tiered: budgets per investigation
+    agent_tool_calls: int = 24
+    agent_seconds: float = 900.0
+    threshold: float = 0.3  # tiered: the agent runs where oneshot's select-split simulation score is below this
     n_top: int = 5  # held-out top windows scored per feature (test split)
     n_deciles: int = 10  # held-out activating windows across deciles (detection, fuzzing)
     n_random: int = 5  # held-out random windows
@@ -164,6 +170,9 @@ class _Models:
 
 def _explainer(method: str, models: _Models, selection: ScoringSet):
     config = models.config
+    if method in ("agent", "tiered"):
+        raise MechanicError(f"method {method!r} investigates with the store open: "
+                            "call mechanic.agent.agent_methods.explain_with_agent")
     if method == "tokens":
         return TokensExplainer()
     writer = OneShotExplainer(models.explainer_llm, style=config.style, seed=config.seed)
@@ -303,9 +312,23 @@ def _explain_phase(db, subject, rows, config, chash, run_id, models, summary, co
                 summary.skipped += 1
                 continue
             jobs.append((method, name, row))
-    if not jobs:
-        return
+    agent_jobs = [j for j in jobs if j[0] in ("agent", "tiered")]
+    jobs = [j for j in jobs if j[0] not in ("agent", "tiered")]
+    if jobs:
+        _explain_jobs(db, subject, rows, config, chash, run_id, models, summary, concurrency, say, jobs)
+    if agent_jobs:
+        from .agent_methods import explain_with_agent
 
+        for i, (method, name, row) in enumerate(agent_jobs, 1):  # in this thread: it writes as it goes
+            expl, usage = explain_with_agent(db, subject, row, method, models, config, run_id, chash, say)
+            summary.usage.setdefault(method, Usage()).merge(usage)
+            summary.explained += 1
+            summary.failed += expl["status"] != "ok"
+            say(f"[{i}/{len(agent_jobs)}] {name} {method}: "
+                + (expl["text"] if expl["status"] == "ok" else f"FAILED ({expl['error']})"))
+
+
+def _explain_jobs(db, subject, rows, config, chash, run_id, models, summary, concurrency, say, jobs) -> None:
     def prepare(method, row):
         evidence = load_evidence(db, subject, row)
         selection = load_scoring_set(db, subject, row, "select", n_top=config.n_top, n_random=config.n_random)
@@ -346,7 +369,7 @@ def _ensure_controls(db, rows, run_id, chash, seed) -> None:
         ok = [e for e in store.get_explanations(db, feature_id=row["id"], config_hash=chash, role="explanation")
               if e["status"] == "ok"]
         # The shuffled floor borrows the most elaborate method's explanation.
-        order = {"bestofk": 0, "oneshot": 1, "tokens": 2}
+        order = {"agent": 0, "tiered": 0, "bestofk": 1, "oneshot": 2, "tokens": 3}
         ok.sort(key=lambda e: order.get(e["method"], 3))
         explained[name] = ok[0]["text"] if ok else None
     for i, name in enumerate(names):

@@ -3,13 +3,32 @@
 One database file holds everything a run produces; it opens unchanged in Datasette.
 Tables (migration 1): ``runs``, ``models``, ``corpora``, ``windows`` (token ids as
 int32 blobs), ``features`` (statistics and quantiles), ``exemplars`` (per-token
-activations as float16 blobs), ``directions`` (float32 blobs), and ``_migrations``.
+activations as float16 blobs), ``directions`` (float32 blobs), and ``_migrations``; migration 2 adds
+``explanations`` and ``scores``, migration 3 the agent's ``agent_runs``,
+``hypotheses`` and ``experiments``, migration 4 the benchmark tables ``bench_items`` and
+``bench_values``.
 Every derived row carries the ``run_id`` of the run that made it.
 
 This package depends on nothing else in mechanic.
 """
 
+from .agent import (
+    AGENT_KINDS,
+    AGENT_STATUSES,
+    VERDICTS,
+    finish_agent_run,
+    get_agent_run,
+    get_agent_runs,
+    get_experiments,
+    get_hypotheses,
+    judge_hypothesis,
+    start_agent_run,
+    update_agent_run,
+    write_experiment,
+    write_hypothesis,
+)
 from .blobs import decode_activations, decode_tokens, decode_vector
+from .bench import get_bench_items, get_bench_values, write_bench_items, write_bench_values
 from .corpora import SPLITS, WindowRow, get_corpus, get_windows, upsert_corpus, write_windows
 from .db import open_db
 from .directions import load_directions, save_direction
@@ -29,6 +48,19 @@ from .models import get_model, upsert_model
 from .runs import RUN_STATUSES, config_hash, find_runs, finish_run, get_run, start_run
 
 __all__ = [
+    "AGENT_KINDS",
+    "AGENT_STATUSES",
+    "VERDICTS",
+    "finish_agent_run",
+    "get_agent_run",
+    "get_agent_runs",
+    "get_experiments",
+    "get_hypotheses",
+    "judge_hypothesis",
+    "start_agent_run",
+    "update_agent_run",
+    "write_experiment",
+    "write_hypothesis",
     "EXPLANATION_ROLES",
     "EXPLANATION_STATUSES",
     "get_explanations",
@@ -51,6 +83,8 @@ __all__ = [
     "decode_vector",
     "find_runs",
     "finish_run",
+    "get_bench_items",
+    "get_bench_values",
     "get_corpus",
     "get_exemplars",
     "get_feature",
@@ -64,6 +98,8 @@ __all__ = [
     "start_run",
     "upsert_corpus",
     "upsert_model",
+    "write_bench_items",
+    "write_bench_values",
     "write_feature",
     "write_windows",
 ]

@@ -28,17 +28,20 @@ def save_direction(
     Saving a name again overwrites that direction in place (same id).
     """
     blob = encode_vector(vector)
-    row_id = db.execute(
-        """
-        INSERT INTO directions (model_id, name, layer, dim, vector, source, run_id, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (model_id, name) DO UPDATE SET
-            layer = excluded.layer, dim = excluded.dim, vector = excluded.vector,
-            source = excluded.source, run_id = excluded.run_id, created_at = excluded.created_at
-        RETURNING id
-        """,
-        [model_id, name, None if layer is None else int(layer), len(blob) // 4, blob, source, run_id, now()],
-    ).fetchone()[0]
+    # In a transaction of its own: sqlite-utils commits a write by itself only when it
+    # returns no rows, and this one RETURNs its id.
+    with db.atomic():
+        row_id = db.execute(
+            """
+            INSERT INTO directions (model_id, name, layer, dim, vector, source, run_id, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (model_id, name) DO UPDATE SET
+                layer = excluded.layer, dim = excluded.dim, vector = excluded.vector,
+                source = excluded.source, run_id = excluded.run_id, created_at = excluded.created_at
+            RETURNING id
+            """,
+            [model_id, name, None if layer is None else int(layer), len(blob) // 4, blob, source, run_id, now()],
+        ).fetchone()[0]
     return int(row_id)
 
 

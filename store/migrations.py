@@ -19,7 +19,7 @@ import sqlite_utils
 
 from ._common import now
 
-__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations", "m001_initial", "m002_explanations_scores"]
+__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations", "m001_initial", "m002_explanations_scores", "m003_agent", "m004_bench"]
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -187,7 +187,104 @@ def m002_explanations_scores(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_explanations_scores]
+def m003_agent(db: sqlite_utils.Database) -> None:
+    """Investigations by the agent (``mechanic investigate``, ``ask``, ``label --method
+    agent``): one ``agent_runs`` row each, its hypotheses and every experiment it ran."""
+    db.executescript(
+        """
+        CREATE TABLE agent_runs (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs (id),
+            kind TEXT NOT NULL,              -- investigate | ask
+            feature_id INTEGER REFERENCES features (id) ON DELETE CASCADE,
+            feature TEXT,                    -- canonical feature id (investigate)
+            question TEXT,                   -- the question (ask)
+            status TEXT NOT NULL,            -- running | done | budget_exhausted | failed | interrupted
+            error TEXT,
+            explainer_model TEXT,
+            budgets TEXT NOT NULL,           -- JSON {llm_calls, tool_calls, seconds}
+            usage TEXT,                      -- JSON {llm_calls, tool_calls, prompt_tokens, completion_tokens, seconds}
+            explanation_id INTEGER REFERENCES explanations (id),
+            answer TEXT,                     -- JSON (ask): claims, confidence, untested
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX agent_runs_feature ON agent_runs (feature_id);
+        CREATE INDEX agent_runs_run ON agent_runs (run_id);
+
+        CREATE TABLE hypotheses (
+            id INTEGER PRIMARY KEY,
+            agent_run_id INTEGER NOT NULL REFERENCES agent_runs (id) ON DELETE CASCADE,
+            round INTEGER NOT NULL,
+            idx INTEGER NOT NULL,            -- position within its round
+            text TEXT NOT NULL,
+            prediction TEXT,                 -- what would refute it
+            status TEXT NOT NULL,            -- open | judged
+            verdict TEXT,                    -- supported | refuted | inconclusive
+            precision REAL,
+            recall REAL,
+            causal_agreement REAL,
+            details TEXT,                    -- JSON
+            created_at TEXT NOT NULL,
+            UNIQUE (agent_run_id, round, idx)
+        );
+
+        CREATE TABLE experiments (
+            id INTEGER PRIMARY KEY,
+            agent_run_id INTEGER NOT NULL REFERENCES agent_runs (id) ON DELETE CASCADE,
+            step INTEGER NOT NULL,           -- order within the run (a resumed run never repeats one)
+            hypothesis_id INTEGER REFERENCES hypotheses (id),
+            tool TEXT NOT NULL,
+            arguments TEXT NOT NULL,         -- JSON
+            result TEXT,                     -- JSON, NULL when the call failed
+            summary TEXT,                    -- what the LLM was shown
+            error TEXT,                      -- a rejected call (bad arguments)
+            elapsed REAL NOT NULL DEFAULT 0, -- seconds
+            created_at TEXT NOT NULL,
+            UNIQUE (agent_run_id, step)
+        );
+        CREATE INDEX experiments_hypothesis ON experiments (hypothesis_id);
+        """
+    )
+
+
+def m004_bench(db: sqlite_utils.Database) -> None:
+    """Benchmark runs (``mechanic bench``): the suite features a run measured, with
+    their ground truth, and one value per (feature, method, metric)."""
+    db.executescript(
+        """
+        CREATE TABLE bench_items (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs (id),
+            suite TEXT NOT NULL,             -- rules | planted | records
+            feature_id INTEGER NOT NULL REFERENCES features (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,              -- e.g. rule:month_names, resid:15:planted_numbers
+            family TEXT,
+            description TEXT,                -- the ground truth (NULL when the suite has none)
+            decoys TEXT,                     -- JSON list of wrong descriptions
+            details TEXT,                    -- JSON
+            created_at TEXT NOT NULL,
+            UNIQUE (run_id, suite, name)
+        );
+        CREATE INDEX bench_items_feature ON bench_items (feature_id);
+
+        CREATE TABLE bench_values (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs (id),
+            suite TEXT NOT NULL,
+            name TEXT NOT NULL,              -- the suite feature
+            method TEXT NOT NULL,            -- tokens | oneshot | ... | random | shuffled | truth | decoy_1 ...
+            metric TEXT NOT NULL,            -- sim | detect | fuzz | truth_choice_llm | truth_cosine | cost_* ...
+            value REAL,                      -- NULL when undefined or failed
+            details TEXT,                    -- JSON
+            UNIQUE (run_id, suite, name, method, metric)
+        );
+        CREATE INDEX bench_values_run ON bench_values (run_id, suite, method, metric);
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_explanations_scores, m003_agent, m004_bench]
 
 
 def _number(migration: Migration) -> int:

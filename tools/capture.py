@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -42,6 +42,7 @@ __all__ = [
     "activations_on_ids",
     "TextActivations",
     "context_token_id",
+    "summarise_values",
 ]
 
 QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999)
@@ -369,6 +370,29 @@ def capture(
     out = [FeatureCapture(site.feature, stats, quantiles, exemplars)
            for site, (stats, quantiles, exemplars) in zip(sites, state.results())]
     return Capture(out, list(windows), state.count, seconds)
+
+
+def summarise_values(
+    windows: Sequence["Window"],
+    values: Callable[[Sequence["Window"]], np.ndarray],
+    n_features: int,
+    config: CaptureConfig = CaptureConfig(),
+) -> list[tuple[dict, dict, list[CapturedExemplar]]]:
+    """Statistics and exemplars of activations computed *outside* the model (e.g. a
+    text rule over token strings), chosen exactly as :func:`capture` chooses them: the
+    same streaming state, batches and seeded reservoirs. ``values(batch)`` returns
+    ``[B, T, n_features]`` for a batch of windows. One ``(stats, quantiles,
+    exemplars)`` per feature."""
+    if not windows:
+        raise ValueError("no windows to summarise")
+    state = _State(n_features, len(windows[0].tokens), config)
+    for w0 in range(0, len(windows), config.batch_size):
+        batch = windows[w0 : w0 + config.batch_size]
+        acts = torch.as_tensor(np.asarray(values(batch), dtype=np.float32))
+        if acts.shape != (len(batch), len(windows[0].tokens), n_features):
+            raise ValueError(f"values gave {tuple(acts.shape)} for {len(batch)} windows and {n_features} features")
+        state.update(acts, w0)
+    return state.results()
 
 
 def _progress(total: int, enabled: bool):

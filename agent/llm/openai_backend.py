@@ -25,10 +25,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mechanic.evals.lm import Completion, LLMError, Usage
 
-__all__ = ["OpenAILLM"]
+__all__ = ["OpenAILLM", "ToolsUnsupported"]
 
 OPENAI_URL = "https://api.openai.com/v1"
 LOCAL_KEY = "local"  # placeholder: local servers ignore the key, the client insists on one
+
+
+class ToolsUnsupported(LLMError):
+    """The endpoint rejected a request with ``tools`` (no native function calling)."""
 
 
 class _Secret:
@@ -121,8 +125,18 @@ class OpenAILLM:
                            seed=None if seed is None else seed + i)
             for i in range(n))))
 
+    def complete_tools(self, messages: Sequence[dict], tools: Sequence[dict], *, max_tokens: int = 256,
+                       temperature: float = 0.0, seed: int | None = None) -> Completion:
+        """Native function calling: ``tools`` in the OpenAI format; the calls the model
+        made are in ``completion.raw["tool_calls"]`` as ``[{"name", "arguments"}]``
+        (arguments as the JSON text the server sent). Raises :class:`ToolsUnsupported`
+        when the endpoint rejects ``tools``."""
+        return self._run(self.acomplete(messages, max_tokens=max_tokens, temperature=temperature, seed=seed,
+                                        tools=list(tools)))
+
     async def acomplete(self, messages: Sequence[dict], *, max_tokens: int = 256, temperature: float = 0.0,
-                        json_schema: dict | None = None, seed: int | None = None) -> Completion:
+                        json_schema: dict | None = None, seed: int | None = None,
+                        tools: Sequence[dict] | None = None) -> Completion:
         import openai
 
         state = self._state()
@@ -131,6 +145,8 @@ class OpenAILLM:
                         "temperature": temperature}
         if seed is not None:
             params["seed"] = seed
+        if tools:
+            params["tools"] = list(tools)
         with_format = json_schema is not None and self._response_format_ok
         async with state.semaphore:
             start = time.perf_counter()
@@ -148,6 +164,8 @@ class OpenAILLM:
                     if with_format and status in (400, 422):
                         with_format = False  # the server cannot constrain: ask plainly, the caller validates
                         continue
+                    if tools and status in (400, 404, 422, 501):
+                        raise ToolsUnsupported(self._rejected(status, exc)) from None
                     if status != 429 and status < 500:
                         raise LLMError(self._rejected(status, exc)) from None
                     failure = f"HTTP {status}"
@@ -179,7 +197,8 @@ class OpenAILLM:
             latency=latency,
             model=getattr(response, "model", None) or self.model,
             finish_reason=choice.finish_reason,
-            raw={"id": getattr(response, "id", None), "response_format_sent": schema_sent},
+            raw={"id": getattr(response, "id", None), "response_format_sent": schema_sent,
+                 "tool_calls": _tool_calls(choice.message)},
         )
         self.usage.add(completion)
         return completion
@@ -228,6 +247,12 @@ class OpenAILLM:
                 threading.Thread(target=loop.run_forever, name=f"mechanic-{self.name}", daemon=True).start()
                 self._background = loop
         return asyncio.run_coroutine_threadsafe(coro, self._background).result()
+
+
+def _tool_calls(message) -> list[dict]:
+    calls = getattr(message, "tool_calls", None) or []
+    return [{"name": c.function.name, "arguments": c.function.arguments} for c in calls
+            if getattr(c, "function", None) is not None]
 
 
 def _response_format(schema: dict) -> dict:

@@ -1,0 +1,68 @@
+"""The embedded SmolLM2 investigates one real neuron end to end through the JSON-step
+driver, with small budgets: it must finish (done or budget_exhausted), never loop, and
+leave every hypothesis and experiment in the store."""
+
+import time
+
+import pytest
+
+from mechanic import store
+from mechanic.agent.caching import cache_features
+from mechanic.agent.investigation import AgentConfig, investigate
+from mechanic.agent.llm import LocalLLM
+from mechanic.evals.simulators import make_simulator
+from mechanic.tools import CaptureConfig
+
+pytestmark = pytest.mark.integration
+
+
+def test_embedded_model_investigates_a_neuron(embedded, tmp_path):
+    db = store.open_db(tmp_path / "m.db")
+    feature = "mlp:15:42"
+    cache_features(db, embedded, embedded.features(feature), source="default", n_tokens=4096, length=32,
+                   config=CaptureConfig(top_k=12, n_random=12, decile_pool=30), progress=False)
+    row = store.get_feature(db, embedded.name, feature)
+    run_id = store.start_run(db, "investigate", {"feature": feature})
+    llm = LocalLLM(embedded)
+    config = AgentConfig(max_llm_calls=8, max_tool_calls=8, max_seconds=300, n_hypotheses=2, max_rounds=1,
+                         steps_per_round=2, driver="json")
+    start = time.perf_counter()
+    result = investigate(db, embedded, row, llm, config, run_id=run_id, simulator=make_simulator(llm),
+                         simulator_name=llm.name, progress=print)
+    seconds = time.perf_counter() - start
+    print(f"\n[agent] {result.status} in {seconds:.0f}s: {result.text!r}; usage {result.usage}")
+    for h in result.hypotheses:
+        print(f"  {h['verdict']}: {h['text']} (p={h['precision']}, r={h['recall']})")
+    for e in result.experiments:
+        print(f"  [{e['step']}] {e['tool']} {e['arguments']} -> {(e['summary'] or e['error'] or '')[:100]!r}")
+    assert result.status in ("done", "budget_exhausted")
+    assert result.usage["llm_calls"] <= 8 and result.usage["tool_calls"] <= 8
+    assert len(result.experiments) >= 3  # at least the evidence calls
+    expl = db["explanations"].get(result.explanation_id)
+    assert expl["method"] == "agent"
+    assert expl["status"] == "failed" or (expl["text"] and result.hypotheses)
+    assert store.get_agent_run(db, result.agent_run_id)["explanation_id"] == result.explanation_id
+
+
+def test_agent_against_a_loopback_openai_compatible_server(embedded, served_model, tmp_path):
+    """The same investigation with the explainer behind `transformers serve`: native
+    function calling is tried first and JSON steps take over if the server rejects
+    tools; the server does not enforce JSON schemas, so replies are validated here."""
+    from mechanic.agent.llm import OpenAILLM
+
+    base_url, model = served_model
+    db = store.open_db(tmp_path / "m.db")
+    feature = "mlp:15:42"
+    cache_features(db, embedded, embedded.features(feature), source="default", n_tokens=2048, length=32,
+                   config=CaptureConfig(top_k=8, n_random=8, decile_pool=20), progress=False)
+    row = store.get_feature(db, embedded.name, feature)
+    llm = OpenAILLM(model, base_url=base_url, timeout=120, max_retries=1)
+    config = AgentConfig(max_llm_calls=6, max_tool_calls=8, max_seconds=300, n_hypotheses=2, max_rounds=1,
+                         steps_per_round=2, retries=1)
+    result = investigate(db, embedded, row, llm, config, run_id=store.start_run(db, "investigate", {}),
+                         progress=print)
+    print(f"\n[agent via server] {result.status}: {result.text!r}; usage {result.usage}")
+    assert result.status in ("done", "budget_exhausted")
+    assert 1 <= result.usage["llm_calls"] <= 6 and llm.usage.calls == result.usage["llm_calls"]
+    assert [e["tool"] for e in result.experiments][:3] == ["feature_stats", "exemplars", "output_tokens"]
+    assert db["explanations"].get(result.explanation_id)["method"] == "agent"

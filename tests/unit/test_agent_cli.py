@@ -1,0 +1,117 @@
+"""`mechanic investigate` and `label --method agent|tiered` on a tiny model with
+scripted LLM answers and a real SQLite file."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mechanic import store
+from mechanic.agent.cli import cli
+from mechanic.agent.labeling import LabelConfig, label
+from mechanic.agent.llm import ScriptedLLM
+from mechanic.tools import CaptureConfig, tiny_subject
+
+
+def _slot_fn(prefix, bodies, slots, candidates):
+    out = []
+    for body, positions in zip(bodies, slots):
+        out.append(np.array([-np.abs(np.arange(len(candidates)) - (sum(body[: p + 1]) + len(prefix))
+                                     % len(candidates)).astype(float) for p in positions]))
+    return out
+
+
+def _reply(messages, **kwargs):
+    schema = json.dumps(kwargs.get("json_schema") or {})
+    if '"hypotheses"' in schema:
+        return json.dumps({"hypotheses": [{"text": "letters after a space", "prediction": "quiet on digits"},
+                                          {"text": "digits", "prediction": "quiet on letters"}]})
+    if '"tool"' in schema:
+        content = messages[0]["content"]
+        if "test_hypothesis:" in content:
+            return json.dumps({"tool": "finish", "arguments": {}})
+        return json.dumps({"tool": "test_hypothesis",
+                           "arguments": {"hypothesis": 1, "activating": ["a b c", "x y"], "near_miss": ["1 2 3"]}})
+    return "letters"
+
+
+@pytest.fixture()
+def scripted(monkeypatch):
+    import mechanic.agent.llm as llm_module
+
+    subject = tiny_subject("llama")
+    made = []
+
+    def make(spec, subj):
+        llm = ScriptedLLM(_reply, name=f"scripted:{spec}", slot_fn=_slot_fn, tokenizer=subject.tokenizer)
+        made.append(llm)
+        return llm
+
+    monkeypatch.setattr(llm_module, "make_llm", make)
+    return made
+
+
+def test_investigate_prints_hypotheses_experiments_explanation_and_scores(scripted, tmp_path):
+    runner = CliRunner()
+    args = ["--db", str(tmp_path / "m.db"), "--model", "tiny:llama", "-q", "investigate", "mlp:1:3",
+            "--tokens", "1024", "--scorers", "simulation", "--budget-llm", "10"]
+    out = runner.invoke(cli, [*args, "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    assert report["status"] in ("done", "budget_exhausted")
+    assert [h["text"] for h in report["hypotheses"]][:2] == ["letters after a space", "digits"]
+    assert all(h["verdict"] in ("supported", "refuted", "inconclusive") for h in report["hypotheses"])
+    assert "test_hypothesis" in [e["tool"] for e in report["experiments"]]
+    assert report["explanation"] in {h["text"] for h in report["hypotheses"]}
+    assert {(s["scorer"], s["split"]) for s in report["scores"]} >= {("simulation", "all")}
+    assert report["usage"]["llm_calls"] <= 10
+    # the same command again shows the stored investigation instead of redoing it
+    text = runner.invoke(cli, args)
+    assert text.exit_code == 0, text.output
+    assert "hypotheses:" in text.output and "held-out scores (test split)" in text.output
+    assert f"agent run {report['agent_run_id']}" in text.output
+    db = store.open_db(tmp_path / "m.db")
+    assert db["agent_runs"].count == 1
+
+
+def test_investigate_wants_one_feature(scripted, tmp_path):
+    out = CliRunner().invoke(cli, ["--db", str(tmp_path / "m.db"), "--model", "tiny:llama", "-q", "investigate",
+                                   "mlp:1:1-3"])
+    assert out.exit_code != 0 and "one feature" in out.output
+
+
+CAPTURE = CaptureConfig(top_k=12, bottom_k=4, n_random=12, decile_pool=30, batch_size=16)
+
+
+@pytest.mark.parametrize("threshold, source", [(-2.0, "oneshot"), (2.0, "agent")])
+def test_tiered_runs_the_agent_only_below_the_threshold(scripted, tmp_path, threshold, source):
+    subject = tiny_subject("llama")
+    db = store.open_db(tmp_path / "m.db")
+    config = LabelConfig(methods=("oneshot", "tiered"), scorers=("simulation",), n_tokens=1024, window=16,
+                         n_top=3, n_random=3, score_length=12, style="chat", threshold=threshold,
+                         agent_llm_calls=6)
+    import mechanic.agent.llm as llm_module
+
+    summary = label(db, subject, subject.features("mlp:1:3"), config, make_llm=llm_module.make_llm,
+                    capture_config=CAPTURE)
+    assert summary.explained == 2
+    tiered = store.get_explanations(db, method="tiered")
+    assert len(tiered) == 1 and tiered[0]["details"]["source"] == source
+    assert (db["agent_runs"].count == 1) == (source == "agent")
+    assert store.get_scores(db, tiered[0]["id"])  # scored on the test split like any explanation
+
+
+def test_label_method_agent_stores_and_scores(scripted, tmp_path):
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--db", str(tmp_path / "m.db"), "--model", "tiny:llama", "-q", "label", "mlp:1:3",
+                              "mlp:1:5", "--methods", "agent", "--tokens", "1024", "--scorers", "simulation",
+                              "--budget-llm", "6", "--report", str(tmp_path / "r.html"), "--json"])
+    assert out.exit_code == 0, out.output
+    db = store.open_db(tmp_path / "m.db")
+    agent = store.get_explanations(db, method="agent")
+    assert len(agent) == 2 and db["agent_runs"].count == 2
+    runs = {r["id"]: r for r in store.get_agent_runs(db)}
+    for e in agent:
+        assert runs[e["details"]["agent_run_id"]]["explanation_id"] == e["id"]
+        assert e["status"] == "failed" or store.get_scores(db, e["id"])
