@@ -56,7 +56,7 @@ class BenchConfig:
     suite: str = "rules"  # rules | planted | records:PATH
     methods: tuple[str, ...] = ("tokens", "oneshot", "bestofk")
     explainer: str = "local"
-    simulator: str = "local"
+    simulator: str = labeling.DEFAULT_SIMULATOR
     judge: str = ""  # LLM of the LLM judge; empty: the explainer's
     judges: tuple[str, ...] = JUDGES
     scorers: tuple[str, ...] = ("simulation", "detection", "fuzzing", "embedding")

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from mechanic import store
+from mechanic.evals.offline import DEFAULT_SIMULATOR
 from mechanic.tools import MechanicError
 
 DEFAULT_DB = "mechanic.db"
@@ -378,7 +379,7 @@ def _budget_options(fn):
                    "feature), tiered (oneshot, then the agent where oneshot scores below --threshold).")
 @click.option("--explainer", default="local", show_default=True,
               help="Explainer LLM: local (the embedded model), local:MODEL, or openai:MODEL (OPENAI_BASE_URL, OPENAI_API_KEY).")
-@click.option("--simulator", default="local", show_default=True,
+@click.option("--simulator", default=DEFAULT_SIMULATOR, show_default=True,
               help="Simulator for the simulation, detection and fuzzing scorers and for best-of-k selection: "
                    "trained or embedding (offline, no LLM), or an LLM: local, local:MODEL, openai:MODEL.")
 @click.option("--scorers", default="simulation,detection,embedding,intervention", show_default=True,
@@ -457,7 +458,7 @@ def label(obj: Context, features, methods, explainer, simulator, scorers, k, con
 @click.argument("feature")
 @click.option("--explainer", default="local", show_default=True,
               help="The agent's LLM: local (the embedded model), local:MODEL, or openai:MODEL.")
-@click.option("--simulator", default="local", show_default=True,
+@click.option("--simulator", default=DEFAULT_SIMULATOR, show_default=True,
               help="What scores candidates (select split) and the final explanation (test split), as in `label`.")
 @click.option("--scorers", default="simulation,detection,embedding", show_default=True,
               help="Held-out scorers for the final explanation, comma separated.")
@@ -503,7 +504,7 @@ def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_
 @click.argument("question")
 @click.option("--explainer", default="local", show_default=True,
               help="The LLM that plans: local (the embedded model), local:MODEL, or openai:MODEL.")
-@click.option("--simulator", default="local", show_default=True,
+@click.option("--simulator", default=DEFAULT_SIMULATOR, show_default=True,
               help="For questions about one component: what scores its investigation, as in `investigate`.")
 @click.option("--corpus", "source", default="default", show_default=True, help="Text source for capture, as in `cache`.")
 @click.option("--tokens", "n_tokens", type=click.IntRange(min=64), default=20_000, show_default=True,
@@ -588,7 +589,7 @@ def format_investigation(report: dict) -> str:
                    "planted suite.")
 @click.option("--explainer", default="local", show_default=True,
               help="Explainer LLM: local, local:MODEL or openai:MODEL.")
-@click.option("--simulator", default="local", show_default=True,
+@click.option("--simulator", default=DEFAULT_SIMULATOR, show_default=True,
               help="What scores simulation, detection and fuzzing: an LLM spec as for --explainer, or an offline "
                    "simulator where available.")
 @click.option("--judge", default="", help="LLM for the 3-way ground-truth judge [default: the explainer].")

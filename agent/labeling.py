@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 from mechanic import store
 from mechanic.evals.lm import LLM, Usage
-from mechanic.evals.offline import OFFLINE_SIMULATORS, offline_simulator
+from mechanic.evals.offline import DEFAULT_SIMULATOR, OFFLINE_SIMULATORS, offline_simulator
 from mechanic.evals.records import Record, ScoreResult, crop
 from mechanic.tools import CaptureConfig, FeatureId, MechanicError, Subject
 
@@ -61,7 +61,7 @@ class LabelConfig:
 
     methods: tuple[str, ...] = DEFAULT_METHODS
     explainer: str = "local"  # local | local:SPEC | openai:MODEL
-    simulator: str = "local"  # scores simulation, detection and fuzzing: embedding | trained | an LLM spec
+    simulator: str = DEFAULT_SIMULATOR  # scores simulation, detection, fuzzing: embedding | trained | LLM spec
     scorers: tuple[str, ...] = ("simulation", "detection", "embedding", "intervention")
     k: int = 5  # best-of-k candidates
     agent_llm_calls: int = 24  # agent and tiered: budgets per investigation

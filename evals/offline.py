@@ -36,10 +36,13 @@ from .records import Record
 from .simulators import MAX_LEVEL, Simulation, SimulatorBase
 from .token_features import TokenFeaturizer, span_embeddings
 
-__all__ = ["OFFLINE_SIMULATORS", "EmbeddingSimulator", "Head", "TrainedSimulator", "WEIGHTS",
+__all__ = ["DEFAULT_SIMULATOR", "OFFLINE_SIMULATORS", "EmbeddingSimulator", "Head", "TrainedSimulator", "WEIGHTS",
            "offline_simulator"]
 
 OFFLINE_SIMULATORS = ("embedding", "trained")
+# The default everywhere a simulator is chosen: the best validity measured by bench/simulators.py
+# and bench/train_simulator.py (the embedded 135M LLM ranks true explanations above decoys at chance).
+DEFAULT_SIMULATOR = "embedding"
 WEIGHTS = Path(__file__).parent / "weights" / "simulator_head.safetensors"
 FORMAT = "mechanic-simulator-head/2"
 
