@@ -28,6 +28,7 @@ import torch
 
 from mechanic import store
 from mechanic.agent.labeling import LabelConfig, label
+from mechanic.evals.offline import DEFAULT_SIMULATOR
 from mechanic.agent.summary import label_table
 from mechanic.tools import load_subject
 
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--explainer", default="local")
-    parser.add_argument("--simulator", default="local")
+    parser.add_argument("--simulator", default=DEFAULT_SIMULATOR)
     parser.add_argument("--layer", type=int, default=None, help="default: the middle layer")
     parser.add_argument("--n", type=int, default=30, help="neurons (the first N of the layer)")
     parser.add_argument("--budget", type=int, default=8,

@@ -1,12 +1,12 @@
 """The closing table of `mechanic bench`: every suite, every method, with floors.
 
-For the chosen explainer and simulator (default: the embedded SmolLM2-135M for both),
-runs the ``rules`` and ``planted`` suites (and ``records:PATH`` when ``--records`` is
-given). Per suite and method it reports held-out simulation, detection and fuzzing
-scores, the three-way ground-truth match (LLM judge and embedding judge, chance 1/3),
-cosine to the truth, and cost per feature, each with a 95% bootstrap CI over
-features, beside the random and shuffled floors; and the validity of each scorer
-(chance 1/2).
+For the chosen explainer and simulator (default: the embedded SmolLM2-135M explainer
+and the default offline simulator), runs the ``rules`` and ``planted`` suites (and
+``records:PATH`` when ``--records`` is given). Per suite and method it reports
+held-out simulation, detection and fuzzing scores, the three-way ground-truth match
+(LLM judge and embedding judge, chance 1/3), cosine to the truth, and cost per
+feature, each with a 95% bootstrap CI over features, beside the random and shuffled
+floors; and the validity of each scorer (chance 1/2).
 
     MECHANIC_HOME=~/.cache/mechanic .venv/bin/python bench/suites.py [--limit 10] [--records DIR]
 
@@ -33,6 +33,7 @@ from mechanic import store
 from mechanic.agent.bench_report import bench_summary, format_bench, write_plots
 from mechanic.agent.benching import AGENT_METHODS, BenchConfig, run_bench
 from mechanic.agent.caching import register_stored_directions
+from mechanic.evals.offline import DEFAULT_SIMULATOR
 from mechanic.tools import load_subject
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--explainer", default="local")
-    parser.add_argument("--simulator", default="local")
+    parser.add_argument("--simulator", default=DEFAULT_SIMULATOR)
     parser.add_argument("--judge", default="", help="LLM of the ground-truth judge [default: the explainer]")
     parser.add_argument("--methods", default="tokens,oneshot,bestofk",
                         help="agent and tiered run on the planted suite only")

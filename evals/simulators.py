@@ -282,6 +282,8 @@ LEVELS_SCHEMA = {
 _RETRY = ("That reply was not a JSON object of the requested form. Reply with only the JSON object, "
           "token indices as keys and levels from 1 to 10 as values, for example {\"3\": 7}.")
 
+TOKENS_PER_ENTRY = 8  # '"12": 10, ' is about 6 tokens in common vocabularies; a margin on top
+
 _PAIR = re.compile(r'"?\s*(\d+)\s*"?\s*:\s*"?\s*(-?\d+(?:\.\d+)?)')
 
 
@@ -352,7 +354,9 @@ class JsonSimulator(SimulatorBase):
     """Logprob-free simulation: one chat call per record with the ``simulate_json``
     prompt, constrained to :data:`LEVELS_SCHEMA` where the backend supports it. An
     unusable reply is asked for once more; a second failure marks the record failed.
-    Records run on up to ``concurrency`` threads."""
+    Records run on up to ``concurrency`` threads. A reply is capped at what listing
+    every token of the record takes (:data:`TOKENS_PER_ENTRY` each), so a model that
+    rambles stops early instead of running to ``max_tokens``."""
 
     def __init__(self, llm: LLM, *, max_tokens: int = 512, concurrency: int = 1, seed: int | None = 0):
         self.llm = llm
@@ -363,8 +367,9 @@ class JsonSimulator(SimulatorBase):
         self.usage = Usage()
         self.prompt_hash = prompt_hash("simulate_json")
 
-    def _call(self, messages: list[dict], completions: list[Completion]) -> str:
-        c = self.llm.complete(messages, max_tokens=self.max_tokens, temperature=0.0,
+    def _call(self, messages: list[dict], completions: list[Completion], n_tokens: int) -> str:
+        cap = min(self.max_tokens, TOKENS_PER_ENTRY * n_tokens + 16)
+        c = self.llm.complete(messages, max_tokens=cap, temperature=0.0,
                               json_schema=LEVELS_SCHEMA, seed=self.seed)
         completions.append(c)
         return c.text
@@ -374,11 +379,11 @@ class JsonSimulator(SimulatorBase):
         completions: list[Completion] = []
         messages = [{"role": "user", "content": json_prompt(explanation, record.tokens)}]
         try:
-            reply = self._call(messages, completions)
+            reply = self._call(messages, completions, len(record.tokens))
             levels = parse_levels(reply, len(record.tokens))
             if levels is None:
                 messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": _RETRY}]
-                reply = self._call(messages, completions)
+                reply = self._call(messages, completions, len(record.tokens))
                 levels = parse_levels(reply, len(record.tokens))
         except LLMError as e:
             return None, f"record {index}: {e}", completions

@@ -11,6 +11,7 @@ from mechanic.evals.simulators import (
     JsonSimulator,
     LEVELS_SCHEMA,
     Simulation,
+    TOKENS_PER_ENTRY,
     escape_token,
     expected_levels,
     level_candidates,
@@ -67,7 +68,7 @@ class FakeLLM:
         self.calls = []
 
     def complete(self, messages, *, max_tokens=256, temperature=0.0, json_schema=None, seed=None):
-        self.calls.append({"messages": list(messages), "json_schema": json_schema})
+        self.calls.append({"messages": list(messages), "json_schema": json_schema, "max_tokens": max_tokens})
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
@@ -209,6 +210,16 @@ def test_json_simulator_asks_with_schema_and_tokens():
     assert call["json_schema"] == LEVELS_SCHEMA
     assert "1\t May" in call["messages"][0]["content"] and "months" in call["messages"][0]["content"]
     assert sim.usage.calls == 1 and sim.usage.tokens == 13
+
+
+def test_json_simulator_caps_the_reply_at_the_record_length():
+    llm = FakeLLM(['{"1": 8}', '{"1": 8}', '{"1": 8}'])
+    JsonSimulator(llm, max_tokens=512).simulate("months", [rec(["In", " May", "."], [0, 1, 0])])
+    JsonSimulator(llm, max_tokens=512).simulate("months", [rec(["x"] * 200, [0] * 200)])
+    JsonSimulator(llm, max_tokens=20).simulate("months", [rec(["In", " May", "."], [0, 1, 0])])
+    short, long, small = (c["max_tokens"] for c in llm.calls)
+    assert short == TOKENS_PER_ENTRY * 3 + 16  # room for every token of the record, no more
+    assert long == 512 and small == 20  # never above the configured cap
 
 
 def test_json_simulator_retries_once_then_succeeds():
