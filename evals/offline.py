@@ -62,7 +62,29 @@ def _charge(total: Usage, seconds: float) -> Usage:
     return part
 
 
-class EmbeddingSimulator(SimulatorBase):
+class _OfflineSimulator(SimulatorBase):
+    """What the offline simulators share: :meth:`raw_scores` for every (explanation,
+    record) pair at once, mapped to levels by :meth:`levels`. A simulation costs time
+    only (no LLM calls or tokens), split evenly over the explanations."""
+
+    def raw_scores(self, explanations: Sequence[str], records: Sequence[Record]) -> list[list[np.ndarray]]:
+        raise NotImplementedError
+
+    def levels(self, raw: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def run_many(self, explanations: Sequence[str], records: Sequence[Record]) -> list[Simulation]:
+        t0 = time.perf_counter()
+        raw = self.raw_scores(explanations, records)
+        seconds = time.perf_counter() - t0
+        out = []
+        for per_record in raw:
+            usage = _charge(self.usage, seconds / max(len(explanations), 1))
+            out.append(Simulation([self.levels(r) for r in per_record], usage))
+        return out
+
+
+class EmbeddingSimulator(_OfflineSimulator):
     """Level = calibrated cosine between the explanation and each token's left-context
     span, both embedded by all-MiniLM-L6-v2."""
 
@@ -79,16 +101,8 @@ class EmbeddingSimulator(SimulatorBase):
         queries = self.embedder.encode(list(explanations))
         return [[s @ q for s in spans] for q in queries]
 
-    def run_many(self, explanations: Sequence[str], records: Sequence[Record]) -> list[Simulation]:
-        t0 = time.perf_counter()
-        raw = self.raw_scores(explanations, records)
-        seconds = time.perf_counter() - t0
-        out = []
-        for per_record in raw:
-            levels = [MAX_LEVEL * _sigmoid(self.scale * (s - self.centre)) for s in per_record]
-            usage = _charge(self.usage, seconds / max(len(explanations), 1))
-            out.append(Simulation([lv.astype(np.float64) for lv in levels], usage))
-        return out
+    def levels(self, raw: np.ndarray) -> np.ndarray:
+        return (MAX_LEVEL * _sigmoid(self.scale * (raw - self.centre))).astype(np.float64)
 
 
 @dataclass
@@ -183,7 +197,7 @@ def _load_metadata() -> dict:
         return {}
 
 
-class TrainedSimulator(SimulatorBase):
+class TrainedSimulator(_OfflineSimulator):
     """Level per token from the shipped (or a given) :class:`Head` over
     :class:`TokenFeaturizer` features and the explanation's MiniLM embedding."""
 
@@ -208,15 +222,8 @@ class TrainedSimulator(SimulatorBase):
         bounds = np.cumsum([0, *lengths])
         return [[row[bounds[i]: bounds[i + 1]] for i in range(len(lengths))] for row in logits]
 
-    def run_many(self, explanations: Sequence[str], records: Sequence[Record]) -> list[Simulation]:
-        t0 = time.perf_counter()
-        raw = self.raw_scores(explanations, records)
-        seconds = time.perf_counter() - t0
-        out = []
-        for per_record in raw:
-            usage = _charge(self.usage, seconds / max(len(explanations), 1))
-            out.append(Simulation([self.head.levels(s) for s in per_record], usage))
-        return out
+    def levels(self, raw: np.ndarray) -> np.ndarray:
+        return self.head.levels(raw)
 
 
 def offline_simulator(spec: str) -> EmbeddingSimulator | TrainedSimulator:
