@@ -159,6 +159,7 @@ class Agent:
                 clean = validate_arguments(getattr(Instruments, tool), arguments)
                 if "hypothesis" in clean and not 1 <= clean["hypothesis"] <= len(current):
                     raise ToolError(f"hypothesis must be 1-{len(current)}, not {clean['hypothesis']}")
+                self.instruments.check_texts(tool, clean)
             if only is not None and (tool != "test_hypothesis" or arguments.get("hypothesis") != only):
                 raise ToolError(f"call test_hypothesis for hypothesis {only} now")
 

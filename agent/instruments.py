@@ -50,6 +50,9 @@ class ToolCall:
         return self.observation.summary if self.observation else f"error: {self.error}"
 
 
+_TEXT_ARGUMENTS = ("texts", "text", "activating", "near_miss", "positive", "negative")
+
+
 def tool(fn: Callable) -> Callable:
     """Mark a method of :class:`Instruments` as a tool the LLM may call."""
     fn.is_tool = True
@@ -127,11 +130,34 @@ class Instruments:
         self.subject.site(fid)  # range checks: FeatureIdError names the valid range
         return str(fid)
 
-    def _texts(self, texts: list[str], what: str = "texts") -> list[str]:
-        texts = [t for t in texts if isinstance(t, str) and t.strip()]
-        if not texts:
+    def check_texts(self, tool: str, arguments: dict) -> None:
+        """Refuse, before anything runs, the text arguments of a call that
+        :meth:`_texts` would refuse (so a driver can ask for a repair)."""
+        least = 2 if tool == "test_hypothesis" else 1
+        for name, value in arguments.items():
+            if name in _TEXT_ARGUMENTS:
+                self._texts(value if isinstance(value, list) else [value], name, least if name != "text" else 1)
+
+    def _texts(self, texts: list[str], what: str = "texts", least: int = 1) -> list[str]:
+        """The non-empty texts, each once. A text that is only a tool's or an
+        argument's name is a placeholder, not an example, and is refused: an experiment
+        on it would test nothing."""
+        out, seen = [], set()
+        for t in texts:
+            key = t.strip().lower() if isinstance(t, str) else ""
+            if key and key not in seen:
+                seen.add(key)
+                out.append(t)
+        if not out:
             raise ToolError(f"{what} is empty; give 1-{MAX_ITEMS} short texts")
-        return texts
+        names = {*self.tool_names(), what}
+        placeholder = next((t for t in out if t.strip() in names), None)
+        if placeholder is not None:
+            raise ToolError(f"{what} holds {placeholder.strip()!r}, a name rather than an example; "
+                            f"write the example sentences themselves")
+        if len(out) < least:
+            raise ToolError(f"{what} needs {least}-{MAX_ITEMS} different texts, got {len(out)}")
+        return out
 
     def _stored_row(self, feature: str) -> dict:
         if self.row is not None and feature == self.row["feature"]:
@@ -442,7 +468,7 @@ class Instruments:
             activating: 2-6 texts the hypothesis says the feature fires on.
             near_miss: 2-6 similar texts it says the feature stays quiet on.
         """
-        activating, near_miss = self._texts(activating, "activating"), self._texts(near_miss, "near_miss")
+        activating, near_miss = self._texts(activating, "activating", 2), self._texts(near_miss, "near_miss", 2)
         feature = self._feature("")
         (on, _), (off, _) = self._max_acts(activating, feature), self._max_acts(near_miss, feature)
         hits = sum(m >= self.threshold for m, _ in on)

@@ -32,7 +32,7 @@ def _reply(messages, **kwargs):
         if "test_hypothesis:" in content:
             return json.dumps({"tool": "finish", "arguments": {}})
         return json.dumps({"tool": "test_hypothesis",
-                           "arguments": {"hypothesis": 1, "activating": ["a b c", "x y"], "near_miss": ["1 2 3"]}})
+                           "arguments": {"hypothesis": 1, "activating": ["a b c", "x y"], "near_miss": ["1 2 3", "4 5"]}})
     return "letters"
 
 

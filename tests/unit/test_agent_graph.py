@@ -142,6 +142,21 @@ def test_an_invalid_tool_call_is_repaired_from_the_error(subject, stored):
     assert result.hypotheses[0]["verdict"] == "supported"
 
 
+def test_placeholder_texts_are_sent_back_for_repair_before_anything_runs(subject, stored):
+    db, row, run_id = stored
+    on, off = _firing_texts(subject, row)
+    script = Script(
+        [[{"text": "the texts that fire", "prediction": "quiet elsewhere"}]],
+        [{"tool": "test_hypothesis", "arguments": {"hypothesis": 1, "activating": ["test_hypothesis"] * 3,
+                                                   "near_miss": off}},
+         {"tool": "test_hypothesis", "arguments": {"hypothesis": 1, "activating": on, "near_miss": off}}])
+    result, llm = _run(db, subject, row, run_id, script, AgentConfig(max_rounds=1))
+    repair = [c for c in llm.calls if "could not be used" in c["messages"][-1]["content"]]
+    assert len(repair) == 1 and "a name rather than an example" in repair[0]["messages"][-1]["content"]
+    tested = [e for e in result.experiments if e["tool"] == "test_hypothesis"]
+    assert len(tested) == 1 and tested[0]["arguments"]["activating"] == on  # the placeholder never ran
+
+
 def test_a_bad_argument_that_passes_the_schema_comes_back_as_an_observation(subject, stored):
     db, row, run_id = stored
     script = Script([[{"text": "letters", "prediction": "quiet on digits"}]],

@@ -73,6 +73,11 @@ def test_validation_coerces_whole_floats_to_ints():
     ("steer", {"texts": ["hi"], "scale": 100}, "between -20 and 20"),
     ("feature_stats", {"feature": "mlp:2:5"}, "no stored statistics"),
     ("nonexistent", {}, "unknown tool"),
+    ("test_hypothesis", {"hypothesis": 1, "activating": ["test_hypothesis"] * 6, "near_miss": ["a cat", "a dog"]},
+     "'test_hypothesis', a name rather than an example"),
+    ("test_hypothesis", {"hypothesis": 1, "activating": ["In May.", " in may. "], "near_miss": ["a cat", "a dog"]},
+     "activating needs 2-6 different texts, got 1"),
+    ("ablate", {"texts": ["texts"]}, "a name rather than an example"),
 ])
 def test_bad_requests_come_back_as_errors_not_exceptions(instruments, tool, args, message):
     call = instruments.call(tool, args)
@@ -99,7 +104,7 @@ def test_tools_measure_the_model(instruments, subject):
     assert len(probe.observation.result["top_mlp_neurons"]) == 5
     search = instruments.call("search_by_activation", {"text": "hello", "layer": 1, "n": 3}).observation
     assert [n["feature"].split(":")[:2] for n in search.result["neurons"]] == [["mlp", "1"]] * 3
-    test = instruments.call("test_hypothesis", {"hypothesis": 1, "activating": ["ab", "cd"], "near_miss": ["ef"]})
+    test = instruments.call("test_hypothesis", {"hypothesis": 1, "activating": ["ab", "cd"], "near_miss": ["ef", "gh"]})
     assert test.observation.result["fired_activating"] in (0, 1, 2)
     inter = instruments.call("test_intervention", {"hypothesis": 1, "text": "hello", "action": "steer",
                                                    "expect_up": ["zzzz"]}).observation
