@@ -56,7 +56,7 @@ def parse_explanation(reply: str) -> str:
     """The explanation in an LLM reply: its first non-empty line, without quotes, a
     leading 'Label:'-style prefix or a trailing full stop. Raises ParseError when
     nothing usable is left (empty, an echo of the prompt's markup, too long, no
-    letters)."""
+    letters, one word repeated for most of it)."""
     lines = [ln.strip() for ln in (reply or "").strip().splitlines() if ln.strip()]
     if not lines:
         raise ParseError("empty reply")
@@ -72,4 +72,9 @@ def parse_explanation(reply: str) -> str:
         raise ParseError(f"reply is {len(text)} characters; an explanation is at most {MAX_CHARS}")
     if not re.search(r"[A-Za-z]", text):
         raise ParseError(f"reply has no words: {text!r}")
+    words = re.findall(r"\w+", lowered)
+    if len(words) >= 6:
+        top = max(set(words), key=words.count)
+        if words.count(top) > len(words) / 2:
+            raise ParseError(f"reply repeats {top!r} over and over: {text[:80]!r}")
     return text

@@ -43,6 +43,7 @@ def _evidence(**kw):
     ("  Label: Month names.\nmore text", "Month names"),
     ('"names of months"', "names of months"),
     ("Explanation: the unit fires on months", "months"),
+    ("the cat, the dog, the end", "the cat, the dog, the end"),  # half is not most
 ])
 def test_parse_explanation(reply, expected):
     assert parse_explanation(reply) == expected
@@ -51,6 +52,7 @@ def test_parse_explanation(reply, expected):
 @pytest.mark.parametrize("reply, why", [
     ("", "empty"), ("   \n  ", "empty"), ("Label:", "no explanation"), ("[[January]]^9", "markup"),
     ("Words: a, b -> c", "markup"), ("x" * 300, "characters"), ("123 ... !!", "no words"),
+    ('to", "to", "to", "to", "to", "to", "to",', "repeats 'to'"),
 ])
 def test_parse_explanation_rejects(reply, why):
     with pytest.raises(ParseError, match=why):
