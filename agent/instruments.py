@@ -13,6 +13,7 @@ held out for the reported scores and no tool can read it.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
@@ -140,8 +141,8 @@ class Instruments:
 
     def _texts(self, texts: list[str], what: str = "texts", least: int = 1) -> list[str]:
         """The non-empty texts, each once. A text that is only a tool's or an
-        argument's name is a placeholder, not an example, and is refused: an experiment
-        on it would test nothing."""
+        argument's name, or has no word at all ("..."), is a placeholder, not an
+        example, and is refused: an experiment on it would test nothing."""
         out, seen = [], set()
         for t in texts:
             key = t.strip().lower() if isinstance(t, str) else ""
@@ -151,9 +152,9 @@ class Instruments:
         if not out:
             raise ToolError(f"{what} is empty; give 1-{MAX_ITEMS} short texts")
         names = {*self.tool_names(), what}
-        placeholder = next((t for t in out if t.strip() in names), None)
+        placeholder = next((t for t in out if t.strip() in names or not re.search(r"\w", t)), None)
         if placeholder is not None:
-            raise ToolError(f"{what} holds {placeholder.strip()!r}, a name rather than an example; "
+            raise ToolError(f"{what} holds {placeholder.strip()!r}, a placeholder rather than an example; "
                             f"write the example sentences themselves")
         if len(out) < least:
             raise ToolError(f"{what} needs {least}-{MAX_ITEMS} different texts, got {len(out)}")

@@ -152,7 +152,7 @@ def test_placeholder_texts_are_sent_back_for_repair_before_anything_runs(subject
          {"tool": "test_hypothesis", "arguments": {"hypothesis": 1, "activating": on, "near_miss": off}}])
     result, llm = _run(db, subject, row, run_id, script, AgentConfig(max_rounds=1))
     repair = [c for c in llm.calls if "could not be used" in c["messages"][-1]["content"]]
-    assert len(repair) == 1 and "a name rather than an example" in repair[0]["messages"][-1]["content"]
+    assert len(repair) == 1 and "a placeholder rather than an example" in repair[0]["messages"][-1]["content"]
     tested = [e for e in result.experiments if e["tool"] == "test_hypothesis"]
     assert len(tested) == 1 and tested[0]["arguments"]["activating"] == on  # the placeholder never ran
 

@@ -74,10 +74,11 @@ def test_validation_coerces_whole_floats_to_ints():
     ("feature_stats", {"feature": "mlp:2:5"}, "no stored statistics"),
     ("nonexistent", {}, "unknown tool"),
     ("test_hypothesis", {"hypothesis": 1, "activating": ["test_hypothesis"] * 6, "near_miss": ["a cat", "a dog"]},
-     "'test_hypothesis', a name rather than an example"),
+     "'test_hypothesis', a placeholder rather than an example"),
     ("test_hypothesis", {"hypothesis": 1, "activating": ["In May.", " in may. "], "near_miss": ["a cat", "a dog"]},
      "activating needs 2-6 different texts, got 1"),
-    ("ablate", {"texts": ["texts"]}, "a name rather than an example"),
+    ("ablate", {"texts": ["texts"]}, "a placeholder rather than an example"),
+    ("activations", {"texts": ["...", "hello"]}, "'...', a placeholder rather than an example"),
 ])
 def test_bad_requests_come_back_as_errors_not_exceptions(instruments, tool, args, message):
     call = instruments.call(tool, args)
