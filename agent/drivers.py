@@ -77,15 +77,16 @@ class JsonStepDriver:
         self.seed = seed
 
     def next_call(self, messages: Sequence[dict], schemas: list[dict], validate: Validator,
-                  allow: Callable[[], bool] = lambda: True) -> Step:
-        """Ask for one call among ``schemas``; ``allow()`` is checked before every LLM
-        call (the budget), and a refusal ends the step with no call."""
+                  allow: Callable[[int], bool] = lambda spent: True) -> Step:
+        """Ask for one call among ``schemas``; ``allow(spent)``, with the LLM calls this
+        step has made so far, is checked before every LLM call (the budget), and a
+        refusal ends the step with no call."""
         step = Step(None)
         schema = step_schema(schemas)
         names = {s["name"] for s in schemas}
         history = [dict(m) for m in messages]
         for attempt in range(self.retries + 1):
-            if not allow():
+            if not allow(step.usage.calls):
                 break
             # A repeat at temperature 0 would repeat the same mistake.
             temperature = self.temperature if attempt == 0 else max(self.temperature, 0.7)
@@ -127,14 +128,14 @@ class NativeToolDriver:
         self.fallback: JsonStepDriver | None = None
 
     def next_call(self, messages: Sequence[dict], schemas: list[dict], validate: Validator,
-                  allow: Callable[[], bool] = lambda: True) -> Step:
+                  allow: Callable[[int], bool] = lambda spent: True) -> Step:
         if self.fallback is not None:
             return self.fallback.next_call(messages, schemas, validate, allow)
         step = Step(None)
         tools = [openai_tool(s) for s in schemas]
         history = [dict(m) for m in messages]
         for attempt in range(self.retries + 1):
-            if not allow():
+            if not allow(step.usage.calls):
                 break
             try:
                 completion = self.llm.complete_tools(history, tools, max_tokens=self.max_tokens,
@@ -142,7 +143,8 @@ class NativeToolDriver:
             except ToolsUnsupported:
                 self.fallback = JsonStepDriver(self.llm, retries=self.retries, max_tokens=self.max_tokens,
                                                temperature=self.temperature, seed=self.seed)
-                fallen = self.fallback.next_call(messages, schemas, validate, allow)
+                fallen = self.fallback.next_call(messages, schemas, validate,
+                                                 lambda spent: allow(spent + step.usage.calls))
                 fallen.usage.merge(step.usage)
                 fallen.attempts += step.attempts
                 return fallen

@@ -112,8 +112,10 @@ class Agent:
     def _elapsed(self, state: State) -> float:
         return state.get("seconds", 0.0) + (time.perf_counter() - self._node_start)
 
-    def _llm_ok(self, state: State, used: Usage) -> bool:
-        return (state.get("llm_calls", 0) + used.calls < self.config.max_llm_calls
+    def _llm_ok(self, state: State, used: Usage, pending: int = 0) -> bool:
+        """Whether one more LLM call fits the budget, counting ``pending`` calls made
+        but not yet added to ``used`` (a driver step in progress)."""
+        return (state.get("llm_calls", 0) + used.calls + pending < self.config.max_llm_calls
                 and self._elapsed(state) < self.config.max_seconds)
 
     def _tools_ok(self, state: State) -> bool:
@@ -287,7 +289,7 @@ class Agent:
         if only is not None:
             prompt += f"\nNow test hypothesis {only} with test_hypothesis."
         step = self.driver.next_call([{"role": "user", "content": prompt}], offered, self._validate(state, only),
-                                     allow=lambda: self._llm_ok(state, used))
+                                     allow=lambda spent: self._llm_ok(state, used, spent))
         used.merge(step.usage)
         pending = None
         if step.tool and step.tool != "finish":

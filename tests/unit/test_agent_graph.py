@@ -182,6 +182,16 @@ def test_budget_exhaustion_finalizes_with_what_it_has(subject, stored):
     assert store.get_agent_run(db, result.agent_run_id)["status"] == "budget_exhausted"
 
 
+def test_repairs_inside_a_step_count_against_the_llm_budget(subject, stored):
+    db, row, run_id = stored
+    bad = {"tool": "test_hypothesis", "arguments": {"hypothesis": 9, "activating": ["a b"], "near_miss": ["c d"]}}
+    script = Script([[{"text": "letters", "prediction": "quiet on digits"}]], [bad] * 20)
+    result, llm = _run(db, subject, row, run_id, script, AgentConfig(max_llm_calls=5, max_rounds=3))
+    assert len(llm.calls) == 5  # one hypothesize call, then repairs until the budget, never past it
+    assert result.status == "budget_exhausted"
+    assert store.get_agent_run(db, result.agent_run_id)["usage"]["llm_calls"] == 5
+
+
 def test_a_failing_llm_is_a_failed_run_and_a_failed_explanation(subject, stored):
     db, row, run_id = stored
     llm = ScriptedLLM([], name="scripted")  # every call fails

@@ -163,6 +163,12 @@ def test_json_step_driver_retries_with_the_error_and_gives_up_bounded():
     assert step.tool is None and step.attempts == 3 and len(never.calls) == 3
     assert step.errors == ["the reply holds no JSON object"] * 3
 
+    # the budget sees the step's own calls: with room for two, the third attempt is not made
+    capped = ScriptedLLM(lambda m, **k: "no json here")
+    step = JsonStepDriver(capped, retries=5).next_call([{"role": "user", "content": "go"}], schemas, check,
+                                                       allow=lambda spent: spent < 2)
+    assert step.tool is None and step.attempts == 2 and len(capped.calls) == 2
+
 
 def test_parse_json_object():
     assert parse_json_object('x {"a": 1} y') == {"a": 1}
