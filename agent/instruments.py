@@ -52,6 +52,7 @@ class ToolCall:
 
 
 _TEXT_ARGUMENTS = ("texts", "text", "activating", "near_miss", "positive", "negative")
+_ELLIPSIS = re.compile(r"\s*(?:\.{2,}|…)[\s.…]*")  # "..." copied from a reply template; "))" or "!!" are real test texts
 
 
 def tool(fn: Callable) -> Callable:
@@ -141,7 +142,7 @@ class Instruments:
 
     def _texts(self, texts: list[str], what: str = "texts", least: int = 1) -> list[str]:
         """The non-empty texts, each once. A text that is only a tool's or an
-        argument's name, or has no word at all ("..."), is a placeholder, not an
+        argument's name, or only dots ("..."), is a placeholder, not an
         example, and is refused: an experiment on it would test nothing."""
         out, seen = [], set()
         for t in texts:
@@ -152,7 +153,7 @@ class Instruments:
         if not out:
             raise ToolError(f"{what} is empty; give 1-{MAX_ITEMS} short texts")
         names = {*self.tool_names(), what}
-        placeholder = next((t for t in out if t.strip() in names or not re.search(r"\w", t)), None)
+        placeholder = next((t for t in out if t.strip() in names or _ELLIPSIS.fullmatch(t)), None)
         if placeholder is not None:
             raise ToolError(f"{what} holds {placeholder.strip()!r}, a placeholder rather than an example; "
                             f"write the example sentences themselves")

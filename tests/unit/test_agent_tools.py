@@ -79,6 +79,7 @@ def test_validation_coerces_whole_floats_to_ints():
      "activating needs 2-6 different texts, got 1"),
     ("ablate", {"texts": ["texts"]}, "a placeholder rather than an example"),
     ("activations", {"texts": ["...", "hello"]}, "'...', a placeholder rather than an example"),
+    ("activations", {"texts": ["hello", " … "]}, "'…', a placeholder rather than an example"),
 ])
 def test_bad_requests_come_back_as_errors_not_exceptions(instruments, tool, args, message):
     call = instruments.call(tool, args)
@@ -86,8 +87,8 @@ def test_bad_requests_come_back_as_errors_not_exceptions(instruments, tool, args
 
 
 def test_tools_measure_the_model(instruments, subject):
-    acts = instruments.call("activations", {"texts": ["hello world", "abc"]})
-    assert acts.error is None and len(acts.observation.result["texts"]) == 2
+    acts = instruments.call("activations", {"texts": ["hello world", "abc", "))"]})
+    assert acts.error is None and len(acts.observation.result["texts"]) == 3  # punctuation is a real text
     assert all(isinstance(t["max"], float) for t in acts.observation.result["texts"])
     top = instruments.call("exemplars", {"split": "select", "kind": "top", "n": 3}).observation.result
     assert top["split"] == "select" and 0 < len(top["items"]) <= 3
