@@ -27,9 +27,11 @@ class LabelTable:
     rows: list[dict] = field(default_factory=list)  # feature, method, role, text, status, error, scores{col: v}
     methods: dict[str, dict] = field(default_factory=dict)  # method -> {col: ci dict} + failures, usage
     columns: list[str] = field(default_factory=list)
+    scorer_models: dict[str, list[str]] = field(default_factory=dict)  # column -> models that scored it
 
     def to_dict(self) -> dict:
-        return {"rows": self.rows, "methods": self.methods, "columns": self.columns}
+        return {"rows": self.rows, "methods": self.methods, "columns": self.columns,
+                "scorer_models": self.scorer_models}
 
 
 def label_table(db, features: list[str], model_name: str, config_hash: str, corpus_id: int | None = None,
@@ -39,6 +41,7 @@ def label_table(db, features: list[str], model_name: str, config_hash: str, corp
     per_method: dict[str, dict[str, list]] = {}
     usage: dict[str, dict] = {}
     failures: dict[str, int] = {}
+    models: dict[str, set[str]] = {}
     for name in features:
         row = store.get_feature(db, model_name, name, corpus_id=corpus_id)
         if row is None:
@@ -53,6 +56,7 @@ def label_table(db, features: list[str], model_name: str, config_hash: str, corp
                     if (s["scorer"], s["split"], s["metric"]) == (scorer, split, metric):
                         scores[col] = s["value"]
                         present.add(col)
+                        models.setdefault(col, set()).add(s["scorer_model"] or "?")
                 if s["error"]:
                     errors.append(f"{s['scorer']}: {s['error']}")
             method = e["method"]
@@ -70,6 +74,7 @@ def label_table(db, features: list[str], model_name: str, config_hash: str, corp
             u["seconds"] += e["seconds"]
             u["n"] += 1
     table.columns = [c for c, *_ in PRIMARY if c in present]
+    table.scorer_models = {c: sorted(models[c]) for c in table.columns}
     for method in sorted(per_method.keys() | failures.keys() | usage.keys(), key=lambda m: (ORDER.get(m, 5), m)):
         stats = {col: bootstrap_ci(per_method.get(method, {}).get(col, []), seed=seed) for col in table.columns}
         table.methods[method] = {"scores": stats, "failures": failures.get(method, 0), "usage": usage.get(method, {})}
@@ -110,4 +115,9 @@ def format_table(table: LabelTable, width: int = 44) -> str:
                 if u.get("llm_calls") else "")
         fail = f", {info['failures']} failed" if info["failures"] else ""
         lines.append(f"  {method:<9} " + "; ".join(parts) + (f"  ({cost}{fail})" if cost or fail else ""))
+    by_model: dict[str, list[str]] = {}
+    for c in cols:
+        by_model.setdefault(", ".join(table.scorer_models.get(c, [])) or "?", []).append(c)
+    if by_model:
+        lines.append("scored by: " + "; ".join(f"{', '.join(c)} with {m}" for m, c in by_model.items()))
     return "\n".join(lines)
