@@ -1,0 +1,113 @@
+"""What the ``mechanic`` commands share: the context object (the database and the
+subject model, opened on first use), one-line user errors, JSON output and option
+helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from mechanic import store
+from mechanic.tools import MechanicError
+
+__all__ = ["Context", "pass_ctx", "echo_json", "split_csv", "budget_options", "user_errors"]
+
+
+def user_errors(fn):
+    """Turn known errors into one line (click.ClickException); let bugs raise."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MechanicError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+class Context:
+    def __init__(self, db_path: str, model: str, saes: tuple[str, ...], quiet: bool):
+        self.db_path = db_path
+        self.model_spec = model
+        self.sae_specs = saes
+        self.quiet = quiet
+        self._subject = None
+        self._db = None
+
+    @property
+    def progress(self) -> bool:
+        return not self.quiet and sys.stderr.isatty()
+
+    def db(self, must_exist: bool = False):
+        if self._db is None:
+            if must_exist and self.db_path != ":memory:" and not Path(self.db_path).exists():
+                raise click.ClickException(
+                    f"no database at {self.db_path}; run `mechanic cache` first or pass --db PATH"
+                )
+            self._db = store.open_db(self.db_path)
+        return self._db
+
+    def subject(self):
+        if self._subject is None:
+            from mechanic.tools import load_sae, load_subject
+
+            if not self.quiet:
+                click.echo(f"loading {self.model_spec} ...", err=True)
+            if not self.progress:  # quiet, or not a terminal: no library progress bars either
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            subject = load_subject(self.model_spec)
+            for spec in self.sae_specs:
+                name, sep, path = spec.partition("=")
+                if not sep or not name or not path:
+                    raise click.ClickException(f"--sae takes NAME=DIR, got {spec!r}")
+                subject.add_sae(load_sae(path, name=name))
+            self._subject = subject
+        return self._subject
+
+    def subject_with_directions(self):
+        from .caching import register_stored_directions
+
+        subject = self.subject()
+        if self.db_path == ":memory:" or Path(self.db_path).exists():
+            register_stored_directions(self.db(), subject)
+        return subject
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=_json_default))
+
+
+def _json_default(obj):
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def split_csv(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def budget_options(fn):
+    """The agent's budgets, shared by investigate, label and ask."""
+    for option in reversed([
+        click.option("--budget-llm", type=click.IntRange(min=1), default=24, show_default=True,
+                     help="Agent: most LLM calls per investigation (retries count)."),
+        click.option("--budget-tools", type=click.IntRange(min=1), default=24, show_default=True,
+                     help="Agent: most instrument calls per investigation."),
+        click.option("--budget-seconds", type=click.FloatRange(min=1), default=900.0, show_default=True,
+                     help="Agent: most seconds per investigation; then it finalizes with what it has."),
+    ]):
+        fn = option(fn)
+    return fn
