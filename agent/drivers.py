@@ -63,6 +63,18 @@ def parse_json_object(text: str) -> dict:
     return value
 
 
+def _validate_arguments(tool: str, arguments, validate: Validator) -> None:
+    if not isinstance(arguments, dict):
+        raise ToolError("arguments must be a JSON object")
+    validate(tool, arguments)
+
+
+def _repair_history(messages: Sequence[dict], reply: str, error: ToolError) -> list[dict]:
+    """The conversation to retry with: the request, the unusable reply, and what was wrong."""
+    return [*messages, {"role": "assistant", "content": reply},
+            {"role": "user", "content": prompts.render("agent_repair", error=str(error))}]
+
+
 class JsonStepDriver:
     """One tool call per step, generated under a JSON schema (see module doc)."""
 
@@ -100,13 +112,10 @@ class JsonStepDriver:
                 tool, arguments = call.get("tool"), call.get("arguments", {})
                 if tool not in names:
                     raise ToolError(f"unknown tool {tool!r}; choose one of {', '.join(sorted(names))}")
-                if not isinstance(arguments, dict):
-                    raise ToolError("arguments must be a JSON object")
-                validate(tool, arguments)
+                _validate_arguments(tool, arguments, validate)
             except ToolError as exc:
                 step.errors.append(str(exc))
-                history = [*messages, {"role": "assistant", "content": completion.text},
-                           {"role": "user", "content": prompts.render("agent_repair", error=str(exc))}]
+                history = _repair_history(messages, completion.text, exc)
                 continue
             step.tool, step.arguments = tool, arguments
             return step
@@ -163,13 +172,10 @@ class NativeToolDriver:
                         arguments = parse_json_object(arguments or "{}")
                 if tool not in {s["name"] for s in schemas}:
                     raise ToolError(f"unknown tool {tool!r}")
-                if not isinstance(arguments, dict):
-                    raise ToolError("arguments must be a JSON object")
-                validate(tool, arguments)
+                _validate_arguments(tool, arguments, validate)
             except ToolError as exc:
                 step.errors.append(str(exc))
-                history = [*messages, {"role": "assistant", "content": step.raw or ""},
-                           {"role": "user", "content": prompts.render("agent_repair", error=str(exc))}]
+                history = _repair_history(messages, step.raw or "", exc)
                 continue
             step.tool, step.arguments = tool, arguments
             return step

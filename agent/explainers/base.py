@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -74,7 +75,7 @@ def parse_explanation(reply: str) -> str:
         raise ParseError(f"reply has no words: {text!r}")
     words = re.findall(r"\w+", lowered)
     if len(words) >= 6:
-        top = max(set(words), key=words.count)
-        if words.count(top) > len(words) / 2:
+        top, count = Counter(words).most_common(1)[0]
+        if count > len(words) / 2:
             raise ParseError(f"reply repeats {top!r} over and over: {text[:80]!r}")
     return text

@@ -10,9 +10,20 @@ import numpy as np
 
 from mechanic.evals.lm import Completion, LLMError, Usage
 
-__all__ = ["ScriptedLLM"]
+__all__ = ["ScriptedLLM", "position_slots"]
 
 SlotFn = Callable[[Sequence[int], Sequence[Sequence[int]], Sequence[Sequence[int]], Sequence[int]], list]
+
+
+def position_slots(prefix, bodies, slots, candidates) -> list[np.ndarray]:
+    """A deterministic, input-dependent ``slot_fn``: at each slot the log-probabilities
+    peak at candidate ``(sum of the body up to it + len(prefix)) % len(candidates)``,
+    so simulated levels vary with the text and correlations are defined."""
+    out = []
+    for body, positions in zip(bodies, slots):
+        levels = [(sum(body[: p + 1]) + len(prefix)) % len(candidates) for p in positions]
+        out.append(np.array([-np.abs(np.arange(len(candidates)) - level).astype(float) for level in levels]))
+    return out
 
 
 class ScriptedLLM:

@@ -11,6 +11,7 @@ from mechanic import store
 from mechanic.agent.asking import ask, route
 from mechanic.agent.cli import cli
 from mechanic.agent.llm import ScriptedLLM
+from mechanic.agent.llm.scripted import position_slots
 from mechanic.tools import tiny_subject
 
 
@@ -95,10 +96,10 @@ def test_an_unplannable_question_is_a_failed_run_not_an_answer(subject, db):
 def test_cli_ask_component_question_investigates(subject, tmp_path, monkeypatch):
     import mechanic.agent.llm as llm_module
 
-    from test_agent_cli import _reply, _slot_fn
+    from test_agent_cli import _reply
 
     monkeypatch.setattr(llm_module, "make_llm", lambda spec, subj: ScriptedLLM(
-        _reply, name="scripted", slot_fn=_slot_fn, tokenizer=subject.tokenizer))
+        _reply, name="scripted", slot_fn=position_slots, tokenizer=subject.tokenizer))
     out = CliRunner().invoke(cli, ["--db", str(tmp_path / "m.db"), "--model", "tiny:llama", "-q", "ask",
                                    "what does mlp:1:3 do?", "--tokens", "1024", "--budget-llm", "6", "--json"])
     assert out.exit_code == 0, out.output

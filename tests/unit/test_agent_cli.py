@@ -3,7 +3,6 @@ scripted LLM answers and a real SQLite file."""
 
 import json
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -11,15 +10,8 @@ from mechanic import store
 from mechanic.agent.cli import cli
 from mechanic.agent.labeling import LabelConfig, label
 from mechanic.agent.llm import ScriptedLLM
+from mechanic.agent.llm.scripted import position_slots
 from mechanic.tools import CaptureConfig, tiny_subject
-
-
-def _slot_fn(prefix, bodies, slots, candidates):
-    out = []
-    for body, positions in zip(bodies, slots):
-        out.append(np.array([-np.abs(np.arange(len(candidates)) - (sum(body[: p + 1]) + len(prefix))
-                                     % len(candidates)).astype(float) for p in positions]))
-    return out
 
 
 def _reply(messages, **kwargs):
@@ -44,7 +36,7 @@ def scripted(monkeypatch):
     made = []
 
     def make(spec, subj):
-        llm = ScriptedLLM(_reply, name=f"scripted:{spec}", slot_fn=_slot_fn, tokenizer=subject.tokenizer)
+        llm = ScriptedLLM(_reply, name=f"scripted:{spec}", slot_fn=position_slots, tokenizer=subject.tokenizer)
         made.append(llm)
         return llm
 

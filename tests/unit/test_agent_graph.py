@@ -4,13 +4,13 @@ exhaustion, a failing LLM, resume after a kill without duplicate rows)."""
 
 import json
 
-import numpy as np
 import pytest
 
 from mechanic import store
 from mechanic.agent.caching import cache_features
 from mechanic.agent.investigation import AgentConfig, investigate
 from mechanic.agent.llm import ScriptedLLM
+from mechanic.agent.llm.scripted import position_slots
 from mechanic.evals.simulators import make_simulator
 from mechanic.tools import CaptureConfig, activations, tiny_subject
 
@@ -43,17 +43,6 @@ def _firing_texts(subject, row, n=2):
     return on, off
 
 
-def _slot_fn(prefix, bodies, slots, candidates):
-    out = []
-    for body, positions in zip(bodies, slots):
-        rows = []
-        for p in positions:
-            level = (sum(body[: p + 1]) + len(prefix)) % len(candidates)
-            rows.append(-np.abs(np.arange(len(candidates)) - level).astype(float))
-        out.append(np.array(rows))
-    return out
-
-
 class Script:
     """Answers by what is asked: hypotheses, or the next tool call from a queue."""
 
@@ -76,7 +65,7 @@ class Script:
 
 
 def _llm(subject, script):
-    return ScriptedLLM(script, name="scripted", slot_fn=_slot_fn, tokenizer=subject.tokenizer)
+    return ScriptedLLM(script, name="scripted", slot_fn=position_slots, tokenizer=subject.tokenizer)
 
 
 def _run(db, subject, row, run_id, script, config=AgentConfig(), **kw):
@@ -237,7 +226,7 @@ def test_small_models_hypothesize_by_sampled_few_shot_labels(subject, stored):
             return next(labels)
         return json.dumps({"tool": "finish", "arguments": {}})
 
-    llm = ScriptedLLM(reply, name="scripted", slot_fn=_slot_fn, tokenizer=subject.tokenizer, text_completion=True)
+    llm = ScriptedLLM(reply, name="scripted", slot_fn=position_slots, tokenizer=subject.tokenizer, text_completion=True)
     result = investigate(db, subject, row, llm, AgentConfig(max_rounds=1, n_hypotheses=3), run_id=run_id,
                          simulator=make_simulator(llm), simulator_name="scripted")
     assert [h["text"] for h in result.hypotheses] == ["letters", "vowels", "punctuation"]  # the repeat is dropped

@@ -5,7 +5,6 @@ file: every suite, the stored rows, determinism, resume, summaries with CIs,
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -15,6 +14,7 @@ from mechanic.agent.bench_report import bench_summary, compare_runs, format_benc
 from mechanic.agent.benching import BenchConfig, run_bench
 from mechanic.agent.cli import cli
 from mechanic.agent.llm import ScriptedLLM
+from mechanic.agent.llm.scripted import position_slots
 from mechanic.evals.metrics import bootstrap_ci
 from mechanic.tools import CaptureConfig, MechanicError, tiny_subject
 
@@ -25,16 +25,6 @@ SMALL = dict(methods=("tokens", "oneshot", "bestofk"), k=2, n_tokens=3072, windo
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _slot_fn(prefix, bodies, slots, candidates):
-    # deterministic, input-dependent log-probabilities, so correlations are defined
-    out = []
-    for body, positions in zip(bodies, slots):
-        rows = [-np.abs(np.arange(len(candidates)) - (sum(body[: p + 1]) + len(prefix)) % len(candidates)).astype(float)
-                for p in positions]
-        out.append(np.array(rows))
-    return out
-
-
 def _factory(subject, replies=("names of months", "line breaks", "numbers written in digits")):
     counter = {"n": 0}
 
@@ -43,7 +33,7 @@ def _factory(subject, replies=("names of months", "line breaks", "numbers writte
         return replies[counter["n"] % len(replies)]
 
     def make(spec, subj):
-        return ScriptedLLM(reply, name=f"scripted:{spec}", slot_fn=_slot_fn, tokenizer=subject.tokenizer)
+        return ScriptedLLM(reply, name=f"scripted:{spec}", slot_fn=position_slots, tokenizer=subject.tokenizer)
 
     return make
 
@@ -273,7 +263,7 @@ def _agent_reply(messages, **kwargs):
 @pytest.mark.skipif("agent" not in labeling.METHODS, reason="no agent explainer in this installation")
 def test_planted_suite_with_the_agent_method(subject, tmp_path):
     def make(spec, subj):
-        return ScriptedLLM(_agent_reply, name=f"scripted:{spec}", slot_fn=_slot_fn, tokenizer=subject.tokenizer)
+        return ScriptedLLM(_agent_reply, name=f"scripted:{spec}", slot_fn=position_slots, tokenizer=subject.tokenizer)
 
     db = store.open_db(tmp_path / "a.db")
     config = BenchConfig(suite="planted", limit=1, layer=1, **{**SMALL, "methods": ("oneshot", "agent"),

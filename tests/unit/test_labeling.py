@@ -1,12 +1,12 @@
 """`label` end to end on a tiny model with a scripted LLM: every phase, controls,
 failures recorded as failures, resume without duplicates, and the report."""
 
-import numpy as np
 import pytest
 
 from mechanic import store
 from mechanic.agent.labeling import LabelConfig, label
 from mechanic.agent.llm import ScriptedLLM
+from mechanic.agent.llm.scripted import position_slots
 from mechanic.agent.summary import format_table, label_table
 from mechanic.tools import CaptureConfig, MechanicError, tiny_subject
 from mechanic.web.report import render_report
@@ -20,18 +20,6 @@ def subject():
     return tiny_subject("llama")
 
 
-def _slot_fn(prefix, bodies, slots, candidates):
-    # Deterministic, input-dependent log-probabilities so correlations are defined.
-    out = []
-    for body, positions in zip(bodies, slots):
-        rows = []
-        for p in positions:
-            level = (sum(body[: p + 1]) + len(prefix)) % len(candidates)
-            rows.append(-np.abs(np.arange(len(candidates)) - level).astype(float))
-        out.append(np.array(rows))
-    return out
-
-
 def _make_llm_factory(subject, replies, fail_after=None):
     calls = {"n": 0}
 
@@ -42,7 +30,7 @@ def _make_llm_factory(subject, replies, fail_after=None):
         return replies[calls["n"] % len(replies)]
 
     def make(spec, subj):
-        return ScriptedLLM(reply, name=f"scripted:{spec}", slot_fn=_slot_fn, tokenizer=subject.tokenizer)
+        return ScriptedLLM(reply, name=f"scripted:{spec}", slot_fn=position_slots, tokenizer=subject.tokenizer)
 
     return make
 
