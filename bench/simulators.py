@@ -40,7 +40,7 @@ import torch
 from mechanic.agent.llm import make_llm
 from mechanic.evals.embedding import Embedder
 from mechanic.evals.offline import EmbeddingSimulator, TrainedSimulator
-from mechanic.evals.token_features import TokenFeaturizer
+from mechanic.evals.token_views import TokenViews
 from mechanic.evals.records import Record
 from mechanic.evals.simulators import make_simulator
 from mechanic.evals.suites.planted import plant_concepts, resid_token_activations
@@ -117,7 +117,7 @@ def main() -> None:
 
     builders = {"local": lambda: make_simulator(make_llm("local", subject)),
                 "embedding": lambda: EmbeddingSimulator(Embedder(cache_size=400_000)),
-                "trained": lambda: TrainedSimulator(featurizer=TokenFeaturizer(cache_size=100_000))}
+                "trained": lambda: TrainedSimulator(views=TokenViews(Embedder(cache_size=400_000), cache_size=100_000))}
     results: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      "machine": f"{platform.machine()}, {platform.system()}, torch {torch.__version__}, "
                                 f"{torch.get_num_threads()} threads",

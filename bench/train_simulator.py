@@ -5,7 +5,8 @@
 1. A pool of 32-token windows (evals/training/recipe.py): the default corpus (Python
    standard library prose and code) plus synthetic paragraphs naming the library's
    word categories; a seeded fifth of the windows is held out for validation. Token
-   features from all-MiniLM-L6-v2 are computed once (cached with --cache).
+   views (evals/token_views.py, all-MiniLM-L6-v2) are computed once (cached with
+   --cache).
 2. The rule library (evals/training/library.py), minus any rule whose description
    lies within cosine 0.8 of a bench `rules` description or decoy.
 3. Leave-one-family-out: for each family, a head trained on the other families and
@@ -38,7 +39,7 @@ from mechanic.agent.llm import make_llm
 from mechanic.evals.embedding import Embedder, default_embedder
 from mechanic.evals.offline import WEIGHTS, EmbeddingSimulator, TrainedSimulator
 from mechanic.evals.simulators import make_simulator
-from mechanic.evals.token_features import TokenFeaturizer
+from mechanic.evals.token_views import DIM_VIEWS, PHRASES, TokenViews
 from mechanic.evals.training.library import FAMILIES
 from mechanic.evals.training.recipe import pool_windows, training_rules, validation_mask
 from mechanic.evals.training.train import (Pool, TrainConfig, build_pool, calibrate, rule_activations,
@@ -56,10 +57,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=TrainConfig.steps)
     ap.add_argument("--lr", type=float, default=TrainConfig.lr)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--sentence-spans", action="store_true",
-                    help="add the sentence embedding of each token's span to its features (about 7x slower to "
-                         "featurize, in training and in use)")
-    ap.add_argument("--cache", type=Path, default=None, help="npz file for the pool's features")
+    ap.add_argument("--cache", type=Path, default=None, help="npy file for the pool's token views")
     ap.add_argument("--out", type=Path, default=WEIGHTS)
     ap.add_argument("--results", type=Path, default=HERE / "results" / "train_simulator.json")
     ap.add_argument("--skip-cv", action="store_true", help="only train the shipped head")
@@ -73,39 +71,40 @@ def main() -> None:
     windows, origin = pool_windows(subject.tokenizer, args.corpus_windows, args.synthetic_windows, args.seed)
     train_mask = ~validation_mask(len(windows), args.seed)
     embedder = default_embedder()
-    featurizer = TokenFeaturizer(cache_size=0, sentence_spans=args.sentence_spans, embedder=embedder)
+    token_views = TokenViews(embedder, cache_size=0)
+    starts = np.concatenate([[0], np.cumsum([len(w) for w in windows])])
     if args.cache and args.cache.is_file():
-        cached = np.load(args.cache, allow_pickle=False)
-        pool = Pool(windows, cached["features"], cached["starts"], train_mask, origin)
-        if len(pool.starts) != len(windows) + 1 or pool.features.shape[1] != featurizer.dim:
-            sys.exit(f"{args.cache} holds features of another pool; delete it")
+        views = np.load(args.cache, allow_pickle=False)
+        if views.shape != (int(starts[-1]), DIM_VIEWS):
+            sys.exit(f"{args.cache} holds views of another pool; delete it")
+        pool = Pool(windows, views, starts, train_mask, origin)
     else:
-        with tqdm(total=len(windows), desc="token features", unit="win") as bar:
-            pool = build_pool(windows, featurizer, origin, train_mask, progress=bar.update)
+        with tqdm(total=len(windows), desc="token views", unit="win") as bar:
+            pool = build_pool(windows, token_views, origin, train_mask, progress=bar.update)
         if args.cache:
-            np.savez(args.cache, features=pool.features, starts=pool.starts)
-    print(f"pool: {len(windows)} windows ({origin.count('synthetic')} synthetic), {len(pool.features)} tokens, "
+            np.save(args.cache, pool.views)
+    print(f"pool: {len(windows)} windows ({origin.count('synthetic')} synthetic), {len(pool.views)} tokens, "
           f"{int(train_mask.sum())} training windows")
 
     rules, dropped = training_rules(embedder, seed=args.seed)
     print(f"library: {len(rules)} rules kept, {len(dropped)} dropped as near a bench rule or decoy")
     acts = rule_activations(rules, pool)
     embeddings = {r.name: embedder.encode(list(r.descriptions)) for r in rules}
+    phrases = embedder.encode(list(PHRASES))
     validation = np.nonzero(~train_mask)[0]
     cases = validity_cases(rules, pool, acts, validation, seed=args.seed)
     print(f"validity cases on validation windows: {len(cases)}")
-    blocks = ("own", "span", "sentence") if args.sentence_spans else ("own", "span")
-    config = TrainConfig(steps=args.steps, lr=args.lr, seed=args.seed, cosine_blocks=blocks)
+    config = TrainConfig(steps=args.steps, lr=args.lr, seed=args.seed)
 
     results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "machine": f"{platform.machine()}, {platform.system()}", "config": asdict(config),
-               "pool": {"windows": len(windows), "tokens": int(len(pool.features)),
+               "pool": {"windows": len(windows), "tokens": int(len(pool.views)),
                         "synthetic_windows": origin.count("synthetic"), "corpus_windows": origin.count("corpus")},
                "library": {"rules": len(rules), "dropped_near_bench": dropped,
                            "per_family": {f: sum(r.family == f for r in rules) for f in FAMILIES}}}
-    # every validity case is made of pool windows: their features are known already
-    scoring = TokenFeaturizer(sentence_spans=args.sentence_spans, embedder=embedder)
-    scoring.prime(pool.windows, [pool.features[pool.rows(w)] for w in range(len(pool.windows))])
+    # every validity case is made of pool windows: their views are known already
+    scoring = TokenViews(embedder)
+    scoring.prime(pool.windows, pool.window_views())
     if not args.skip_cv:
         # validation windows recur across cases: keep every span's embedding
         embedding_sim = EmbeddingSimulator(Embedder(cache_size=400_000))
@@ -121,7 +120,7 @@ def main() -> None:
             held = [c for c in cases if c.family == family]
             if not held:
                 continue
-            head = train_head(pool, featurizer.layout, rules, acts, embeddings,
+            head = train_head(pool, rules, acts, embeddings, phrases,
                               replace(config, held_out_families=(family,)))
             trained = TrainedSimulator(head, embedder, scoring)
             cv[family] = {"trained": validity(trained, held), "embedding": validity(embedding_sim, held)}
@@ -148,7 +147,7 @@ def main() -> None:
         print(f"held-out families overall: trained {results['held_out_validity_trained']:.3f}, "
               f"embedding {results['held_out_validity_embedding']:.3f}")
 
-    head = train_head(pool, featurizer.layout, rules, acts, embeddings, config, log=print)
+    head = train_head(pool, rules, acts, embeddings, phrases, config, log=print)
     uncalibrated = TrainedSimulator(head, embedder, scoring)
     logits, fires = [], []  # each validation case's true description against where its rule fires
     for case in cases:
@@ -159,7 +158,11 @@ def main() -> None:
     shipped = validity(TrainedSimulator(head, embedder, scoring), cases)
     results["shipped"] = {"validation_validity": shipped["validity"], "pairings": shipped["pairings"],
                           "validation_mean_true_pearson": shipped["mean_true_pearson"],
-                          "calibration": [head.scale, head.shift], "cosine_weights": head.cosines,
+                          "calibration": [head.scale, head.shift], "views": list(head.views),
+                          "view_gates": {name: dict(zip(head.views, g.round(3).tolist())) for name, g in
+                                         zip(("plain", "after", "before"),
+                                             head.gates(["x", "x after y", "x before y"]))},
+                          "view_scales": head.a.tolist(), "view_offsets": head.b.tolist(),
                           "per_family": shipped["per_family"]}
     results["seconds"] = time.perf_counter() - t_start
     metadata = {"validation_validity": shipped["validity"], "validation_pairings": shipped["pairings"],

@@ -6,11 +6,13 @@ alone, through a frozen sentence encoder (all-MiniLM-L6-v2, offline):
 * :class:`EmbeddingSimulator` — zero training: the cosine between the explanation's
   sentence embedding and the embedding of each token with its left context
   (:func:`~mechanic.evals.token_features.span_embeddings`).
-* :class:`TrainedSimulator` — a small low-rank bilinear head between the
-  explanation's embedding and per-token encoder features
-  (:class:`~mechanic.evals.token_features.TokenFeaturizer`), trained on a
-  procedurally generated library of text-rule features (``evals/training``); its
-  weights ship in ``evals/weights`` (``bench/train_simulator.py`` rebuilds them).
+* :class:`TrainedSimulator` — cosines between the explanation and several views of
+  each token (the token's word, its left span, its neighbours, its place in the
+  text: :class:`~mechanic.evals.token_views.TokenViews`), weighed by a tiny head
+  that reads where to look from the explanation's relation words ("after X" looks at
+  the previous token). The head is trained on a procedurally generated library of
+  text-rule features (``evals/training``); its weights ship in ``evals/weights``
+  (``bench/train_simulator.py`` rebuilds them).
 
 Raw scores map onto 0-10 through a logistic calibration fitted when the head is
 trained (on the library's validation windows), so a level of 5 means "about even
@@ -21,6 +23,7 @@ scale, but detection thresholds and reports do.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,21 +33,22 @@ import numpy as np
 
 from mechanic.tools.errors import MechanicError
 
-from .embedding import Embedder, default_embedder
+from .embedding import DIM, Embedder, default_embedder
 from .lm import Usage
 from .records import Record
 from .simulators import MAX_LEVEL, Simulation, SimulatorBase
-from .token_features import TokenFeaturizer, span_embeddings
+from .token_features import span_embeddings
+from .token_views import DIM_VIEWS, EMBEDDED, FLAGS, VIEWS, TokenViews
 
-__all__ = ["DEFAULT_SIMULATOR", "OFFLINE_SIMULATORS", "EmbeddingSimulator", "Head", "TrainedSimulator", "WEIGHTS",
-           "offline_simulator"]
+__all__ = ["DEFAULT_SIMULATOR", "OFFLINE_SIMULATORS", "RELATIONS", "EmbeddingSimulator", "Head", "TrainedSimulator",
+           "WEIGHTS", "head_logits", "offline_simulator", "relations"]
 
 OFFLINE_SIMULATORS = ("embedding", "trained")
 # The default everywhere a simulator is chosen: the best validity measured by bench/simulators.py
 # and bench/train_simulator.py (the embedded 135M LLM ranks true explanations above decoys at chance).
 DEFAULT_SIMULATOR = "embedding"
 WEIGHTS = Path(__file__).parent / "weights" / "simulator_head.safetensors"
-FORMAT = "mechanic-simulator-head/2"
+FORMAT = "mechanic-simulator-head/3"
 
 # cosine -> level for the embedding simulator: 10 * sigmoid(SCALE * (cos - CENTRE)); fitted by
 # bench/train_simulator.py on the library's validation windows (see the weights' metadata)
@@ -105,50 +109,96 @@ class EmbeddingSimulator(_OfflineSimulator):
         return (MAX_LEVEL * _sigmoid(self.scale * (raw - self.centre))).astype(np.float64)
 
 
+# Relation words of an explanation, which a sentence encoder hardly tells apart: measured
+# with all-MiniLM-L6-v2, "the word right before 'the'" lies nearer "right after the" (0.54)
+# than "the word right after 'the'" does (0.44). So the head reads them from the text.
+RELATIONS = {
+    "after": re.compile(r"\b(?:after|following|follows|preceded by)\b", re.IGNORECASE),
+    "before": re.compile(r"\b(?:before|preceding|precedes|followed by)\b", re.IGNORECASE),
+}
+
+
+def relations(texts: Sequence[str]) -> np.ndarray:
+    """``[n, len(RELATIONS)]``: 1 where a text uses a relation's words."""
+    return np.array([[bool(rx.search(t)) for rx in RELATIONS.values()] for t in texts], dtype=np.float64
+                    ).reshape(len(texts), len(RELATIONS))
+
+
+def head_logits(params: dict, relation_words, embeddings, views):
+    """The head's logits ``[B, T]`` (torch) for explanations with relation words
+    ``[B, R]`` and unit-norm embeddings ``[B, 384]``, over token views ``[T,
+    DIM_VIEWS]``; ``params`` holds the tensors of :class:`Head` (``w W a b c tau theta
+    phrases``). Shared by training and use, so both compute the same thing."""
+    import torch
+
+    n = len(EMBEDDED) * DIM
+    embedded = views[:, :n].reshape(len(views), len(EMBEDDED), DIM)
+    scores = [torch.einsum("tvd,bd->tvb", embedded, embeddings)]  # cosines of the embedded views
+    near = embeddings @ params["phrases"].T  # [B, F]: the explanation against every flag's phrase
+    at, lo = n, 0
+    for j, phrases in enumerate(FLAGS.values()):
+        k = len(phrases)
+        # which of the view's phrases the explanation means, if any: a softmax with a "none" option
+        tau, theta = params["tau"][j], params["theta"][j]
+        z = torch.cat([tau * near[:, lo: lo + k], (tau * theta).expand(len(embeddings), 1)], 1)
+        meant = torch.softmax(z, 1)[:, :k]  # [B, k]
+        scores.append((views[:, at: at + k] @ meant.T)[:, None])  # [T, 1, B]
+        at, lo = at + k, lo + k
+    s = torch.cat(scores, 1)  # [T, V, B]
+    g = torch.nn.functional.softplus(params["w"] + relation_words @ params["W"])  # [B, V]
+    per_view = params["a"][None, :, None] * s + params["b"][None, :, None]
+    return ((g.T[None] * per_view).sum(1) + params["c"]).T
+
+
+PARAMS = ("w", "W", "a", "b", "c", "tau", "theta", "phrases")
+
+
 @dataclass
 class Head:
-    """The trained simulator's head. For explanation embedding ``e`` [384] (unit norm)
-    and token features ``x`` [D] laid out as ``layout`` says
-    (:func:`~mechanic.evals.token_features.layout`): ``q = U e + u``,
-    ``k = V ((x - mean) / std) + v``, and
+    """The trained simulator's head over :class:`~mechanic.evals.token_views.TokenViews`.
 
-        logit = q·k / sqrt(rank) + Σ_block a_block · cos(e, x_block) + c
+    For an explanation with unit-norm embedding ``e`` and relation words ``r``
+    (:func:`relations`), each view ``v`` of a token gives a score ``s_v``: the cosine
+    of ``e`` with the view's embedding for ``word``, ``span``, ``prev`` and ``next``;
+    for ``structure`` and ``shape``, how much of a softmax over the view's phrases
+    (plus a "none" option at cosine ``theta``, temperature ``tau``) falls on the
+    phrases that hold for the token. Then
 
-    so zero-training cosines between the explanation and blocks of the token's
-    features are a prior the low-rank part corrects. Level =
-    ``10 * sigmoid(scale * logit + shift)``."""
+        logit = Σ_v g_v · (a_v · s_v + b_v) + c,   g = softplus(w + r W)
 
-    U: np.ndarray  # [rank, 384]
-    u: np.ndarray  # [rank]
-    V: np.ndarray  # [rank, D]
-    v: np.ndarray  # [rank]
-    c: float
-    mean: np.ndarray  # [D]
-    std: np.ndarray  # [D]
-    layout: dict[str, tuple[int, int]]
-    cosines: dict[str, float]  # block -> weight
+    Every score works without training; what is learned is how far to trust each view
+    (``a``, ``b``), when an explanation means a flag (``tau``, ``theta``), and where
+    to look given the relation words (``w``, ``W``: "after X" moves weight to the
+    previous token, "before X" to the next). Level = ``10 * sigmoid(scale * logit +
+    shift)``."""
+
+    w: np.ndarray  # [V] gate bias
+    W: np.ndarray  # [R, V] gate weights of the relation words
+    a: np.ndarray  # [V] scale of each view's score
+    b: np.ndarray  # [V] offset of each view's score
+    c: np.ndarray  # [1]
+    tau: np.ndarray  # [len(FLAGS)]
+    theta: np.ndarray  # [len(FLAGS)]
+    phrases: np.ndarray  # [F, 384] embeddings of the flag views' phrases, in FLAGS order
+    views: tuple[str, ...] = VIEWS
     scale: float = 1.0
     shift: float = 0.0
     metadata: dict | None = None
 
-    @property
-    def rank(self) -> int:
-        return int(self.U.shape[0])
+    def gates(self, texts: Sequence[str]) -> np.ndarray:
+        """``[n_explanations, V]`` weight of each view."""
+        return np.logaddexp(0.0, self.w + relations(texts) @ self.W)
 
-    @property
-    def sentence_spans(self) -> bool:
-        return "sentence" in self.layout
+    def logits(self, texts: Sequence[str], explanation_embeddings: np.ndarray, views: np.ndarray) -> np.ndarray:
+        """``[n_explanations, n_tokens]`` for token views ``[n_tokens, DIM_VIEWS]``."""
+        import torch
 
-    def logits(self, explanation_embeddings: np.ndarray, features: np.ndarray) -> np.ndarray:
-        """``[n_explanations, n_tokens]``."""
-        keys = ((features - self.mean) / self.std) @ self.V.T + self.v
-        out = (explanation_embeddings @ self.U.T + self.u) @ keys.T / np.sqrt(self.rank) + self.c
-        for block, weight in self.cosines.items():
-            a, b = self.layout[block]
-            part = features[:, a:b]
-            unit = part / np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-6)
-            out += weight * (explanation_embeddings @ unit.T)
-        return out
+        params = {k: torch.as_tensor(np.asarray(getattr(self, k)), dtype=torch.float32) for k in PARAMS}
+        with torch.no_grad():
+            out = head_logits(params, torch.as_tensor(relations(texts), dtype=torch.float32),
+                              torch.as_tensor(np.asarray(explanation_embeddings), dtype=torch.float32),
+                              torch.as_tensor(np.asarray(views), dtype=torch.float32))
+        return out.double().numpy()
 
     def levels(self, logits: np.ndarray) -> np.ndarray:
         return MAX_LEVEL * _sigmoid(self.scale * logits + self.shift)
@@ -156,11 +206,10 @@ class Head:
     def save(self, path: Path | str, metadata: dict | None = None) -> None:
         from safetensors.numpy import save_file
 
-        blocks = list(self.cosines)
-        tensors = {"U": self.U, "u": self.u, "V": self.V, "v": self.v, "mean": self.mean, "std": self.std,
-                   "c": np.array([self.c]), "cosine_weights": np.array([self.cosines[b] for b in blocks]),
-                   "calibration": np.array([self.scale, self.shift])}
-        meta = {"format": FORMAT, "layout": json.dumps(self.layout), "cosine_blocks": json.dumps(blocks),
+        tensors = {k: np.atleast_1d(getattr(self, k)) for k in PARAMS}
+        tensors["calibration"] = np.array([self.scale, self.shift])
+        meta = {"format": FORMAT, "views": json.dumps(list(self.views)), "relations": json.dumps(list(RELATIONS)),
+                "flags": json.dumps(FLAGS),
                 "metadata": json.dumps(metadata if metadata is not None else (self.metadata or {}))}
         save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(path), meta)
 
@@ -180,14 +229,18 @@ class Head:
         except Exception as exc:  # safetensors raises its own error types for a corrupt file
             raise MechanicError(f"could not read simulator weights {path}: {exc}") from exc
         if meta.get("format") != FORMAT:
-            raise MechanicError(f"{path} is not a mechanic simulator head ({FORMAT})")
+            raise MechanicError(f"{path} is not a mechanic simulator head ({FORMAT}); rebuild it with "
+                                f"`python bench/train_simulator.py`")
+        views = tuple(json.loads(meta["views"]))
+        same = (views == VIEWS and tuple(json.loads(meta["relations"])) == tuple(RELATIONS)
+                and json.loads(meta["flags"]) == {k: list(v) for k, v in FLAGS.items()})
+        if not same:
+            raise MechanicError(f"{path} was trained on other token views ({views}); rebuild it with "
+                                f"`python bench/train_simulator.py`")
         f64 = {k: v.astype(np.float64) for k, v in t.items()}
         scale, shift = (float(x) for x in f64["calibration"])
-        blocks = json.loads(meta["cosine_blocks"])
-        layout = {k: tuple(v) for k, v in json.loads(meta["layout"]).items()}
-        return cls(f64["U"], f64["u"], f64["V"], f64["v"], float(f64["c"][0]), f64["mean"], f64["std"], layout,
-                   dict(zip(blocks, (float(x) for x in f64["cosine_weights"]))), scale, shift,
-                   json.loads(meta.get("metadata", "{}")))
+        return cls(*(f64[k] for k in PARAMS), views=views, scale=scale, shift=shift,
+                   metadata=json.loads(meta.get("metadata", "{}")))
 
 
 def _load_metadata() -> dict:
@@ -198,27 +251,24 @@ def _load_metadata() -> dict:
 
 
 class TrainedSimulator(_OfflineSimulator):
-    """Level per token from the shipped (or a given) :class:`Head` over
-    :class:`TokenFeaturizer` features and the explanation's MiniLM embedding."""
+    """Level per token from the shipped (or a given) :class:`Head` over the tokens'
+    :class:`~mechanic.evals.token_views.TokenViews` and the explanation."""
 
     def __init__(self, head: Head | str | Path | None = None, embedder: Embedder | None = None,
-                 featurizer: TokenFeaturizer | None = None):
+                 views: TokenViews | None = None):
         self.head = head if isinstance(head, Head) else Head.load(head or WEIGHTS)
         self.embedder = embedder or default_embedder()
-        self.featurizer = featurizer or TokenFeaturizer(sentence_spans=self.head.sentence_spans,
-                                                        embedder=self.embedder)
-        if self.featurizer.layout != self.head.layout:
-            raise MechanicError(f"the simulator head expects token features laid out as {self.head.layout}, "
-                                f"the featurizer gives {self.featurizer.layout}")
+        self.views = views or TokenViews(self.embedder)
         self.name = "trained:all-MiniLM-L6-v2"
         self.usage = Usage()
 
     def raw_scores(self, explanations: Sequence[str], records: Sequence[Record]) -> list[list[np.ndarray]]:
         """Logits ``[explanation][record] -> [T]``."""
-        feats = self.featurizer([r.tokens for r in records])
-        lengths = [len(f) for f in feats]
-        stacked = np.concatenate(feats).astype(np.float64) if sum(lengths) else np.zeros((0, self.featurizer.dim))
-        logits = self.head.logits(self.embedder.encode(list(explanations)).astype(np.float64), stacked)
+        per_record = self.views([r.tokens for r in records])
+        lengths = [len(v) for v in per_record]
+        stacked = np.concatenate(per_record) if sum(lengths) else np.zeros((0, DIM_VIEWS), np.float16)
+        texts = list(explanations)
+        logits = self.head.logits(texts, self.embedder.encode(texts), stacked)
         bounds = np.cumsum([0, *lengths])
         return [[row[bounds[i]: bounds[i + 1]] for i in range(len(lengths))] for row in logits]
 

@@ -8,7 +8,7 @@ Families, so that whole families can be held out for validation:
   on a handful of a category's words, described by listing them;
 * ``single_word`` — one frequent word;
 * ``character`` — suffixes, prefixes, first and last letters, double letters;
-* ``trigger`` — the word right after a given word;
+* ``trigger`` — the word right after, or right before, a given word;
 * ``brackets_quotes`` — what encloses the token: nested parentheses, angle brackets,
   backticks, one kind of quote;
 * ``code`` — statement context: an ``if`` condition, a ``for`` header, a ``raise``;
@@ -80,6 +80,10 @@ def _word_set(vocab: Sequence[str]) -> Callable:
 
 def _word_after(anchor: str) -> Callable:
     return _mark_regex(re.compile(rf"(?<![\w.]){re.escape(anchor)}\s+([A-Za-z_]\w*)"), 1)
+
+
+def _word_before(anchor: str) -> Callable:
+    return _mark_regex(re.compile(rf"(?<![\w.])([A-Za-z_]\w*)\s+{re.escape(anchor)}(?![\w])"), 1)
 
 
 def _in_region(opening: str, closing: str, min_depth: int = 1) -> Callable:
@@ -217,6 +221,11 @@ def _triggers() -> list[LibraryRule]:
                         (f"the word right after '{w}'", f"words that follow {w}",
                          f"the token after the word {w}", f"what comes after '{w}'"),
                         _word_after(w))
+            for w in words.TRIGGERS] + [
+        LibraryRule(f"before_{w}", "trigger", "before_word",
+                    (f"the word right before '{w}'", f"words that precede {w}", f"the token before the word {w}",
+                     f"what comes just before '{w}'"),
+                    _word_before(w))
             for w in words.TRIGGERS]
 
 

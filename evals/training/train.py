@@ -3,13 +3,14 @@
 The recipe (``bench/train_simulator.py`` runs it end to end):
 
 1. a pool of windows — corpus text plus synthetic paragraphs — and their token
-   features (:class:`~mechanic.evals.token_features.TokenFeaturizer`), computed once;
+   views (:class:`~mechanic.evals.token_views.TokenViews`), computed once;
 2. every library rule's activations on the pool;
-3. the head learns, for a batch of rules at a time, to predict each rule's
-   activations on a shared set of tokens (positives of every rule in the batch plus
-   random tokens) from one of the rule's paraphrased descriptions: a balanced binary
-   cross-entropy per rule, so a description must light its own rule's tokens and
-   not the other rules' in the batch;
+3. the head learns, for a batch of rules at a time and a shared set of tokens
+   (positives of every rule in the batch plus random tokens), that each rule's
+   activations correlate best (Pearson) with the levels predicted from its own
+   paraphrased description, not from the other rules' in the batch (half of which
+   are its nearest neighbours by description): the validity criterion itself, made
+   differentiable;
 4. a logistic calibration of the logits onto 0-10 on validation windows.
 
 Windows are split into train and validation by a seeded hash, and whole families
@@ -25,7 +26,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..metrics import pearson
-from ..offline import Head
+from ..offline import PARAMS, RELATIONS, Head, head_logits, relations
+from ..token_views import FLAGS, PHRASES, VIEWS
 from ..records import Record
 from .library import LibraryRule, pick_decoys
 
@@ -37,24 +39,24 @@ __all__ = ["Pool", "TrainConfig", "build_pool", "calibrate", "rule_activations",
 class TrainConfig:
     """How the head is trained (the defaults rebuild the shipped weights)."""
 
-    rank: int = 64  # width of the bilinear map
     steps: int = 600
     rules_per_step: int = 64  # half drawn at random, half their nearest neighbours by description
     positives_per_rule: int = 16  # positive tokens sampled per rule in a step
     random_tokens: int = 512  # random tokens shared by the rules of a step
-    lr: float = 5e-4
+    lr: float = 1e-2
     weight_decay: float = 1e-4
+    temperature: float = 0.05  # of the softmax over the batch's descriptions, on Pearson r
     seed: int = 0
     held_out_families: tuple[str, ...] = ()
-    cosine_blocks: tuple[str, ...] = ("own", "span")  # feature blocks whose cosine with e is a prior
 
 
 @dataclass
 class Pool:
-    """Windows, their token features stacked ``[N, D]``, and which windows train."""
+    """Windows, their token views stacked ``[N, DIM_VIEWS]`` (float16), and which
+    windows train."""
 
     windows: list[tuple[str, ...]]
-    features: np.ndarray  # float32 [N, D]
+    views: np.ndarray  # float16 [N, DIM_VIEWS]
     starts: np.ndarray  # row of each window's first token; len(windows) + 1 entries
     train_window: np.ndarray  # bool per window
     origin: list[str] = field(default_factory=list)  # "corpus" | "synthetic" per window
@@ -62,20 +64,24 @@ class Pool:
     def rows(self, window: int) -> slice:
         return slice(int(self.starts[window]), int(self.starts[window + 1]))
 
+    def window_views(self) -> list[np.ndarray]:
+        return [self.views[self.rows(w)] for w in range(len(self.windows))]
+
     @property
     def train_rows(self) -> np.ndarray:
         lengths = np.diff(self.starts)
         return np.repeat(self.train_window, lengths)
 
 
-def build_pool(windows: Sequence[Sequence[str]], featurizer, origin: Sequence[str] = (),
+def build_pool(windows: Sequence[Sequence[str]], token_views, origin: Sequence[str] = (),
                train: np.ndarray | None = None, progress: Callable[[int], None] | None = None) -> Pool:
-    """Features of ``windows``; ``train`` marks the training windows (all by default)."""
+    """Views of ``windows`` (a :class:`~mechanic.evals.token_views.TokenViews`);
+    ``train`` marks the training windows (all by default)."""
     windows = [tuple(w) for w in windows]
-    feats = featurizer(windows, progress=progress)
+    views = token_views(windows, progress=progress)
     starts = np.concatenate([[0], np.cumsum([len(w) for w in windows])])
     train = np.ones(len(windows), bool) if train is None else np.asarray(train, bool)
-    return Pool(windows, np.concatenate(feats).astype(np.float32), starts, train, list(origin))
+    return Pool(windows, np.concatenate(views).astype(np.float16), starts, train, list(origin))
 
 
 def rule_activations(rules: Sequence[LibraryRule], pool: Pool) -> dict[str, np.ndarray]:
@@ -83,77 +89,85 @@ def rule_activations(rules: Sequence[LibraryRule], pool: Pool) -> dict[str, np.n
     return {r.name: np.concatenate([r.activations(w) for w in pool.windows]) for r in rules}
 
 
-def train_head(pool: Pool, layout: dict[str, tuple[int, int]], rules: Sequence[LibraryRule],
-               acts: dict[str, np.ndarray], description_embeddings: dict[str, np.ndarray], config: TrainConfig,
+def _unit_rows(x):
+    """Rows centred and scaled to unit norm, so a dot product of two is a Pearson r."""
+    x = x - x.mean(1, keepdim=True)
+    return x / (x.norm(dim=1, keepdim=True) + 1e-6)
+
+
+def train_head(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndarray],
+               description_embeddings: dict[str, np.ndarray], phrase_embeddings: np.ndarray, config: TrainConfig,
                log: Callable[[str], None] | None = None) -> Head:
     """A :class:`Head` fitted on the pool's train windows and the rules outside
-    ``config.held_out_families``."""
+    ``config.held_out_families``, on what validity measures: for a batch of rules at a
+    time (half of them near neighbours of the other half by description) and a shared
+    set of tokens (positives of every rule plus random tokens), each rule's Pearson
+    correlation with every description's predicted levels, and a cross-entropy that
+    asks the rule's own paraphrase to predict it best. ``phrase_embeddings`` embed
+    :data:`~mechanic.evals.token_views.PHRASES`."""
     import torch
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     train_rows = np.nonzero(pool.train_rows)[0]
-    in_train = np.zeros(len(pool.features), bool)
+    in_train = np.zeros(len(pool.views), bool)
     in_train[train_rows] = True
     chosen = [r for r in rules if r.family not in config.held_out_families]
     positives = {r.name: np.nonzero((acts[r.name] > 0) & in_train)[0] for r in chosen}
     chosen = [r for r in chosen if len(positives[r.name]) >= 2]
     if not chosen:
         raise ValueError("no library rule fires on the training windows")
+    if phrase_embeddings.shape != (len(PHRASES), next(iter(description_embeddings.values())).shape[1]):
+        raise ValueError(f"phrase embeddings of shape {phrase_embeddings.shape} for {len(PHRASES)} phrases")
 
-    x = pool.features[train_rows]
-    mean = x.mean(0)
-    std = x.std(0) + 1e-3
-    features = torch.from_numpy((pool.features - mean) / std).float()
-    labels = torch.from_numpy(np.stack([acts[r.name] for r in chosen], 1).astype(np.float32))  # [N, R]
-    dim_e = next(iter(description_embeddings.values())).shape[1]
-    U = torch.nn.Linear(dim_e, config.rank)
-    V = torch.nn.Linear(features.shape[1], config.rank)
-    c = torch.nn.Parameter(torch.tensor(-2.0))
-    blocks = list(config.cosine_blocks)
-    missing = [b for b in blocks if b not in layout]
-    if missing:
-        raise ValueError(f"cosine blocks {missing} are not in the features' layout {list(layout)}")
-    a = torch.nn.Parameter(torch.full((len(blocks),), 5.0))  # weights of the zero-training cosines
-    raw = torch.from_numpy(pool.features)
-    units = [torch.nn.functional.normalize(raw[:, slice(*layout[b])], dim=1) for b in blocks]
-    params = [*U.parameters(), *V.parameters(), c, a]
-    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps)
+    views = torch.from_numpy(pool.views)
+    n_views = len(VIEWS)
+    labels = torch.from_numpy(np.stack([acts[r.name] > 0 for r in chosen], 1))  # [N, R]
     paraphrases = [torch.from_numpy(description_embeddings[r.name]).float() for r in chosen]
+    words = [torch.from_numpy(relations(r.descriptions)).float() for r in chosen]
+    params = {
+        "w": torch.full((n_views,), float(np.log(np.e - 1))),  # softplus(w) = 1: every view alike at first
+        "W": torch.zeros(len(RELATIONS), n_views),
+        "a": torch.full((n_views,), 5.0),
+        "b": torch.zeros(n_views),
+        "c": torch.tensor([-2.0]),
+        "tau": torch.full((len(FLAGS),), 20.0),
+        "theta": torch.full((len(FLAGS),), 0.35),
+    }
+    for p in params.values():
+        p.requires_grad_(True)
+    params["phrases"] = torch.from_numpy(np.asarray(phrase_embeddings, np.float32))  # fixed
+    opt = torch.optim.AdamW([params[k] for k in PARAMS if k != "phrases"], lr=config.lr,
+                            weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(config.steps, 1))
     # hard negatives: each rule's nearest other rules by description, so a batch holds near misses
     plain = np.stack([description_embeddings[r.name][0] for r in chosen])
     near = plain @ plain.T
     np.fill_diagonal(near, -np.inf)
     neighbours = np.argsort(-near, axis=1)[:, :4]
-    scale = 1.0 / np.sqrt(config.rank)
     t0 = time.perf_counter()
     for step in range(config.steps):
         anchors = rng.choice(len(chosen), size=min(config.rules_per_step // 2, len(chosen)), replace=False)
         partners = neighbours[anchors, rng.integers(neighbours.shape[1], size=len(anchors))]
         batch = np.array(list(dict.fromkeys([*anchors.tolist(), *partners.tolist()])))
-        pos = [rng.choice(positives[chosen[b].name], size=config.positives_per_rule) for b in batch]
-        rows = np.concatenate([*pos, rng.choice(train_rows, size=config.random_tokens)])
-        rows_t = torch.from_numpy(rows)
-        y = (labels[rows_t][:, torch.from_numpy(batch)] > 0).float()  # [T, B]
-        e = torch.stack([paraphrases[b][rng.integers(len(paraphrases[b]))] for b in batch])  # [B, 384]
-        logits = (V(features[rows_t]) @ U(e).T) * scale + c  # [T, B]
-        for i, unit in enumerate(units):
-            logits = logits + a[i] * (unit[rows_t] @ e.T)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
-        n_pos = y.sum(0).clamp(min=1)
-        n_neg = (1 - y).sum(0).clamp(min=1)
-        loss = ((bce * y).sum(0) / n_pos + (bce * (1 - y)).sum(0) / n_neg).mean()
+        pos = [rng.choice(positives[chosen[k].name], size=config.positives_per_rule) for k in batch]
+        rows = torch.from_numpy(np.concatenate([*pos, rng.choice(train_rows, size=config.random_tokens)]))
+        y = labels[rows][:, torch.from_numpy(batch)].float().T  # [B, T]
+        pick = [int(rng.integers(len(paraphrases[k]))) for k in batch]
+        e = torch.stack([paraphrases[k][j] for k, j in zip(batch, pick)])  # [B, 384]
+        r = torch.stack([words[k][j] for k, j in zip(batch, pick)])  # [B, R]
+        levels = torch.sigmoid(head_logits(params, r, e, views[rows].float()))  # [B, T]
+        # which description of the batch predicts rule i's activations best, by Pearson? the truth, ideally
+        agreement = _unit_rows(y) @ _unit_rows(levels).T  # [rule, description]
+        loss = torch.nn.functional.cross_entropy(agreement / config.temperature, torch.arange(len(batch)))
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
-        if log and (step % 500 == 0 or step == config.steps - 1):
+        if log and (step % 200 == 0 or step == config.steps - 1):
             log(f"step {step:5d}  loss {loss.item():.4f}  {time.perf_counter() - t0:.0f}s")
     with torch.no_grad():
-        return Head(U.weight.double().numpy(), U.bias.double().numpy(), V.weight.double().numpy(),
-                    V.bias.double().numpy(), float(c), mean.astype(np.float64), std.astype(np.float64),
-                    dict(layout), {b: float(a[i]) for i, b in enumerate(blocks)},
+        return Head(*(params[k].double().numpy() for k in PARAMS),
                     metadata={"config": asdict(config), "rules": len(chosen)})
 
 

@@ -24,7 +24,7 @@ def test_shipped_head_reproduces_its_recorded_validation_figure(embedded):
     rules, _ = training_rules(default_embedder(), seed=seed)
     assert len(rules) == meta["library_rules"]
     starts = np.concatenate([[0], np.cumsum([len(w) for w in held])])
-    pool = Pool(held, np.zeros((int(starts[-1]), 0), np.float32), starts, np.zeros(len(held), bool))
+    pool = Pool(held, np.zeros((int(starts[-1]), 0, 0), np.float16), starts, np.zeros(len(held), bool))
     cases = validity_cases(rules, pool, rule_activations(rules, pool), np.arange(len(held)), seed=seed)
     got = validity(TrainedSimulator(head), cases)
     assert got["pairings"] == meta["validation_pairings"]

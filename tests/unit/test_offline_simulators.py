@@ -1,4 +1,4 @@
-"""The offline simulators: token features, the embedding and trained simulators, and
+"""The offline simulators: token views, the embedding and trained simulators, and
 training the head on a small rule library (real MiniLM, no subject model)."""
 
 from __future__ import annotations
@@ -8,17 +8,17 @@ import pytest
 
 from mechanic.evals.embedding import DIM, Embedder
 from mechanic.evals.metrics import pearson
-from mechanic.evals.offline import EmbeddingSimulator, Head, TrainedSimulator, offline_simulator
+from mechanic.evals.offline import FORMAT, EmbeddingSimulator, Head, TrainedSimulator, offline_simulator, relations
 from mechanic.evals.records import Record
-from mechanic.evals.token_features import (SURFACE, TokenFeaturizer, char_ranges, layout, span_texts,
-                                           surface_features)
+from mechanic.evals.token_features import char_ranges, span_texts
+from mechanic.evals.token_views import (DIM_VIEWS, EMBEDDED, PHRASES, SHAPES, STRUCTURES, VIEWS, TokenViews, shape_flags,
+                                        split, structure_flags, word_texts)
 from mechanic.evals.training.library import FAMILIES, library_rules, pick_decoys
 from mechanic.evals.training.synthetic import synthetic_paragraphs
 from mechanic.evals.training.train import TrainConfig, build_pool, calibrate, rule_activations, train_head
 from mechanic.tools.errors import MechanicError
 
-
-BLOCKS = ("own", "span")  # the cosine priors of heads trained here (no sentence-span block)
+VIEW = {name: i for i, name in enumerate(VIEWS)}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def words(text: str) -> tuple[str, ...]:
     return tuple(re.findall(r" ?\w+|\s+|[^\w\s]", text))
 
 
-# ---------------------------------------------------------------- features
+# ---------------------------------------------------------------- views
 
 
 def test_char_ranges_and_spans():
@@ -43,44 +43,68 @@ def test_char_ranges_and_spans():
     assert span_texts(tokens, context=2) == ["The", "The cat", " cat sat", " sat."]
 
 
-def test_surface_features_read_the_text():
-    tokens = words('x = f(a, "b")\nif x:\n    y = x')
-    f = surface_features(tokens)
-    col = {name: i for i, name in enumerate(SURFACE)}
+def test_word_texts_join_word_pieces_and_name_whitespace():
+    tokens = (" Jan", "uary", " ==", "\n", "    ", "my", "_list")
+    assert word_texts(tokens) == ["January", "January", "==", "line break", "indentation", "my_list", "my_list"]
+
+
+def test_structure_and_shape_texts_read_the_text():
+    tokens = words('x = f(a, "b")  # note\nif x:\n    y = HTTP')
     text = list(tokens)
-    a = text.index(" a") if " a" in text else text.index("a")
-    assert f[a, col["in_parens"]] == 1
-    assert f[text.index("x"), col["in_parens"]] == 0
-    b = text.index("b")
-    assert f[b, col["in_string"]] == 1 and f[a, col["in_string"]] == 0
-    assert f[text.index("if"), col["line_start"]] == 1
-    last_x = len(text) - 1
-    assert f[last_x, col["repeat"]] == 1 and f[0, col["repeat"]] == 0
+    flags = structure_flags(tokens)
+
+    def structure(i):
+        return {name for name, on in zip(STRUCTURES, flags[i]) if on}
+
+    assert structure(text.index("a")) == {"inside parentheses"}
+    assert structure(text.index("b")) == {"inside parentheses", "inside a string literal"}
+    assert structure(text.index("x")) == set()
+    assert structure(text.index(" note")) == {"inside a comment", "at the end of a line"}
+    assert structure(text.index("if")) == {"at the start of a line"}
+    shapes = shape_flags(tokens)
+
+    def shape(i):
+        return {name for name, on in zip(SHAPES, shapes[i]) if on}
+
+    assert shape(text.index(" HTTP")) == {"a word in capital letters"}
+    assert shape(text.index(" x")) == {"a repeat of an earlier token"} and shape(0) == set()
 
 
-def test_featurizer_aligns_with_tokens_and_fills_every_block(embedder):
-    tokens = words("The dog chased the cat across the garden.\n\nThen it slept.")
-    fz = TokenFeaturizer(sentence_spans=True, embedder=embedder)
-    (feats,) = fz([tokens])
-    lay = layout(True)
-    assert feats.shape == (len(tokens), fz.dim) == (len(tokens), 4 * DIM + len(SURFACE))
-    own = feats[:, slice(*lay["own"])]
-    prev = feats[:, slice(*lay["prev"])]
-    assert np.allclose(prev[1:], own[:-1]) and not prev[0].any()
-    blank = tokens.index("\n\n")
-    assert not own[blank].any()  # whitespace overlaps no word piece
-    words_at = [i for i, t in enumerate(tokens) if t.strip()]
-    assert all(np.linalg.norm(own[i]) > 0 for i in words_at)
-    sentence = feats[:, slice(*lay["sentence"])]
-    assert np.allclose(np.linalg.norm(sentence, axis=1), 1, atol=1e-4)
+def test_views_are_unit_norm_and_neighbours_line_up(embedder):
+    tokens = words("The dog chased the cat (across the garden).\n\nThen it slept.")
+    (views,) = TokenViews(embedder)([tokens])
+    assert views.shape == (len(tokens), DIM_VIEWS) and views.dtype == np.float16
+    embedded, flags = split(views)
+    assert embedded.shape == (len(tokens), len(EMBEDDED), DIM) and set(flags) == set(VIEWS) - set(EMBEDDED)
+    norms = np.linalg.norm(embedded.astype(np.float32), axis=2)
+    assert np.all((np.abs(norms - 1) < 1e-2) | (norms == 0))
+    assert np.all(norms[:, VIEW["word"]] > 0.99) and np.all(norms[:, VIEW["span"]] > 0.99)
+    word, prev, nxt = (embedded[:, VIEW[v]] for v in ("word", "prev", "next"))
+    assert np.array_equal(prev[1:], word[:-1]) and not prev[0].any()
+    assert np.array_equal(nxt[:-1], word[1:]) and not nxt[-1].any()
+    inside = [i for i, t in enumerate(tokens) if t.strip() in ("across", "garden")]
+    parens = STRUCTURES.index("inside parentheses")
+    assert all(flags["structure"][i, parens] == 1 for i in inside) and flags["structure"][1, parens] == 0
+    assert np.array_equal(flags["structure"], structure_flags(tokens))
 
 
-def test_featurizer_handles_windows_longer_than_a_segment(embedder):
-    tokens = words(" ".join(f"word{i}" for i in range(150)))
-    (feats,) = TokenFeaturizer(embedder=embedder)([tokens])
-    own = feats[:, :DIM]
-    assert feats.shape[0] == len(tokens)
-    assert all(np.linalg.norm(own[i]) > 0 for i, t in enumerate(tokens) if t.strip())
+def test_views_cache_and_prime(embedder):
+    tv = TokenViews(embedder, cache_size=4)
+    tokens = words("a small test")
+    (first,) = tv([tokens])
+    (again,) = tv([tokens])
+    assert np.array_equal(first, again)
+    fake = np.zeros((3, DIM_VIEWS), np.float16)
+    tv.prime([("x", "y", "z")], [fake])
+    assert tv([("x", "y", "z")])[0] is fake
+    with pytest.raises(ValueError, match="views of shape"):
+        tv.prime([("x",)], [fake])
+
+
+def test_relations_read_where_to_look():
+    r = relations(["the word right after 'the'", "what comes before a comma", "names of months",
+                   "a noun preceded by 'the'", "a verb followed by a comma"])
+    assert r.tolist() == [[1, 0], [0, 1], [0, 0], [1, 0], [0, 1]]
 
 
 # ---------------------------------------------------------------- embedding simulator
@@ -107,65 +131,104 @@ def test_offline_simulator_specs():
 
 # ---------------------------------------------------------------- training the head
 
+TINY = ("lex_animals", "lex_vehicles", "lex_drinks", "lex_countries", "lex_professions", "lex_weather",
+        "lex_instruments", "lex_sports", "suffix_ness", "word_and", "word_of", "word_is", "after_and", "after_of", "after_a",
+        "before_of", "before_and", "before_is")
+
 
 @pytest.fixture(scope="module")
 def tiny_library(embedder):
-    """A few lexical and character rules over synthetic paragraphs, features computed once."""
+    """A few lexical, single-word and trigger rules over synthetic paragraphs, views computed once."""
     paragraphs = synthetic_paragraphs(80, seed=3)
     windows = [words(p)[:40] for p in paragraphs]
-    rules = [r for r in library_rules(seed=0, subsets=0)
-             if r.name in ("lex_animals", "lex_vehicles", "lex_drinks", "lex_countries", "lex_professions",
-                           "lex_weather", "lex_instruments", "lex_sports", "suffix_ness", "word_the")]
-    fz = TokenFeaturizer(embedder=embedder)
+    rules = [r for r in library_rules(seed=0, subsets=0) if r.name in TINY]
     train = np.arange(len(windows)) % 4 != 0
-    pool = build_pool(windows, fz, train=train)
+    pool = build_pool(windows, TokenViews(embedder), train=train)
     acts = rule_activations(rules, pool)
     emb = {r.name: embedder.encode(list(r.descriptions)) for r in rules}
-    return pool, fz.layout, rules, acts, emb
+    return pool, rules, acts, emb, embedder.encode(list(PHRASES))
 
 
-def _validation_loss(head: Head, pool, rules, acts, emb) -> float:
-    """Balanced logistic loss of each rule's plain description on the validation rows."""
+def _validation_margin(head: Head, pool, rules, acts, emb) -> float:
+    """Mean over rules of how much better a rule's own plain description predicts it on
+    the validation rows (Pearson r) than the best of the other rules' descriptions."""
     rows = ~pool.train_rows
-    x = pool.features[rows].astype(np.float64)
-    losses = []
-    for r in rules:
-        y = acts[r.name][rows] > 0
+    texts = [r.descriptions[0] for r in rules]
+    levels = head.levels(head.logits(texts, np.stack([emb[r.name][0] for r in rules]), pool.views[rows]))
+    margins = []
+    for i, r in enumerate(rules):
+        y = acts[r.name][rows]
         if not y.any():
             continue
-        z = head.logits(emb[r.name][:1].astype(np.float64), x)[0]
-        nll = np.logaddexp(0, -z) * y + np.logaddexp(0, z) * ~y
-        losses.append(nll[y].mean() + nll[~y].mean())
-    return float(np.mean(losses))
+        corr = [pearson(p, y) or 0.0 for p in levels]
+        margins.append(corr[i] - max(c for j, c in enumerate(corr) if j != i))
+    return float(np.mean(margins))
+
+
+SMALL = TrainConfig(steps=150, rules_per_step=8, positives_per_rule=8, random_tokens=128, lr=3e-2, temperature=0.2)
+
+
+def test_head_logits_are_the_same_in_training_and_use(tiny_library):
+    import torch
+
+    from mechanic.evals.offline import PARAMS, head_logits, relations
+
+    pool, rules, acts, emb, phrases = tiny_library
+    head = train_head(pool, rules, acts, emb, phrases, TrainConfig(**{**SMALL.__dict__, "steps": 20}))
+    texts = ["the word right after 'of'", "names of animals"]
+    e = np.stack([emb["after_of"][0], emb["lex_animals"][0]])
+    params = {k: torch.as_tensor(np.asarray(getattr(head, k)), dtype=torch.float32) for k in PARAMS}
+    direct = head_logits(params, torch.as_tensor(relations(texts), dtype=torch.float32),
+                         torch.as_tensor(e, dtype=torch.float32), torch.from_numpy(pool.views[:200]).float())
+    assert np.allclose(direct.numpy(), head.logits(texts, e, pool.views[:200]), atol=1e-4)
 
 
 def test_head_training_converges_and_beats_the_untrained_head(tiny_library):
-    pool, lay, rules, acts, emb = tiny_library
-    config = TrainConfig(steps=150, rules_per_step=8, positives_per_rule=8, random_tokens=128, lr=3e-3, rank=16,
-                         cosine_blocks=BLOCKS)
-    untrained = train_head(pool, lay, rules, acts, emb, TrainConfig(**{**config.__dict__, "steps": 0}))
-    trained = train_head(pool, lay, rules, acts, emb, config)
-    assert _validation_loss(trained, pool, rules, acts, emb) < 0.8 * _validation_loss(untrained, pool, rules, acts, emb)
+    pool, rules, acts, emb, phrases = tiny_library
+    assert {"after_and", "before_of", "word_and"} <= set(acts)
+    untrained = train_head(pool, rules, acts, emb, phrases, TrainConfig(**{**SMALL.__dict__, "steps": 0}))
+    trained = train_head(pool, rules, acts, emb, phrases, SMALL)
+    before = _validation_margin(untrained, pool, rules, acts, emb)
+    after = _validation_margin(trained, pool, rules, acts, emb)
+    assert after > before + 0.05 and after > 0, (before, after)
+
+
+def test_flag_views_light_the_structure_an_explanation_names(tiny_library, embedder):
+    pool, rules, acts, emb, phrases = tiny_library
+    head = train_head(pool, rules, acts, emb, phrases, TrainConfig(**{**SMALL.__dict__, "steps": 0}))
+    tokens = words("We said (very quietly) that it rained.")
+    (views,) = TokenViews(embedder)([tokens])
+    texts = ["words inside parentheses", "names of animals"]
+    inside_parens, animals = head.logits(texts, embedder.encode(texts), views)
+    inside = np.array([t.strip() in ("very", "quietly") for t in tokens])
+    assert inside_parens[inside].min() > inside_parens[~inside].max()
+    assert np.ptp(animals) < np.ptp(inside_parens)  # no structure named: the flags stay quiet
+
+
+def test_training_learns_where_relation_words_look(tiny_library):
+    pool, rules, acts, emb, phrases = tiny_library
+    head = train_head(pool, rules, acts, emb, phrases, SMALL)
+    plain, after, before = head.gates(["x", "x after y", "x before y"])
+    assert after[VIEW["prev"]] > plain[VIEW["prev"]] and after[VIEW["prev"]] > after[VIEW["word"]]
+    assert before[VIEW["next"]] > plain[VIEW["next"]] and before[VIEW["next"]] > before[VIEW["word"]]
 
 
 def test_training_is_deterministic_given_a_seed(tiny_library):
-    pool, lay, rules, acts, emb = tiny_library
-    config = TrainConfig(steps=20, rules_per_step=8, positives_per_rule=4, random_tokens=64, rank=8, seed=5,
-                         cosine_blocks=BLOCKS)
-    a = train_head(pool, lay, rules, acts, emb, config)
-    b = train_head(pool, lay, rules, acts, emb, config)
-    c = train_head(pool, lay, rules, acts, emb, TrainConfig(**{**config.__dict__, "seed": 6}))
-    assert np.array_equal(a.U, b.U) and np.array_equal(a.V, b.V) and a.cosines == b.cosines
-    assert not np.array_equal(a.U, c.U)
+    pool, rules, acts, emb, phrases = tiny_library
+    config = TrainConfig(steps=20, rules_per_step=8, positives_per_rule=4, random_tokens=64, seed=5)
+    a = train_head(pool, rules, acts, emb, phrases, config)
+    b = train_head(pool, rules, acts, emb, phrases, config)
+    c = train_head(pool, rules, acts, emb, phrases, TrainConfig(**{**config.__dict__, "seed": 6}))
+    assert np.array_equal(a.W, b.W) and np.array_equal(a.a, b.a) and np.array_equal(a.theta, b.theta)
+    assert not np.array_equal(a.W, c.W)
 
 
 def test_calibration_maps_onto_zero_to_ten(tiny_library, tmp_path, embedder):
-    pool, lay, rules, acts, emb = tiny_library
-    head = train_head(pool, lay, rules, acts, emb,
-                      TrainConfig(steps=100, rules_per_step=8, positives_per_rule=8, random_tokens=128, rank=16,
-                                  cosine_blocks=BLOCKS))
+    pool, rules, acts, emb, phrases = tiny_library
+    head = train_head(pool, rules, acts, emb, phrases, SMALL)
     rule = rules[0]
-    logits = head.logits(emb[rule.name][:1].astype(np.float64), pool.features.astype(np.float64))[0]
+    text = list(rule.descriptions[:1])
+    logits = head.logits(text, emb[rule.name][:1], pool.views)[0]
     fires = acts[rule.name] > 0
     head.scale, head.shift = calibrate(logits, fires)
     levels = head.levels(logits)
@@ -176,10 +239,9 @@ def test_calibration_maps_onto_zero_to_ten(tiny_library, tmp_path, embedder):
     path = tmp_path / "head.safetensors"
     head.save(path, {"validation_validity": 0.5})
     loaded = Head.load(path)
-    assert loaded.metadata == {"validation_validity": 0.5} and loaded.layout == head.layout
-    assert np.allclose(loaded.levels(loaded.logits(emb[rule.name][:1].astype(np.float64),
-                                                   pool.features[:50].astype(np.float64))),
-                       levels[:50], atol=1e-3)
+    assert loaded.metadata == {"validation_validity": 0.5} and loaded.views == VIEWS
+    assert np.allclose(loaded.levels(loaded.logits(text, emb[rule.name][:1], pool.views[:50])), levels[:50],
+                       atol=1e-3)
     sim = TrainedSimulator(loaded, embedder)
     (pred,) = sim.simulate("names of animals", [Record(pool.windows[0], acts[rule.name][pool.rows(0)])])
     assert pred.shape == (len(pool.windows[0]),) and 0 <= pred.min() <= pred.max() <= 10
@@ -190,6 +252,12 @@ def test_head_load_rejects_other_files(tmp_path):
     bad.write_bytes(b"not a safetensors file")
     with pytest.raises(MechanicError, match="could not read simulator weights"):
         Head.load(bad)
+    from safetensors.numpy import save_file
+
+    old = tmp_path / "old.safetensors"
+    save_file({"U": np.zeros((2, 2), np.float32)}, str(old), {"format": "mechanic-simulator-head/2"})
+    with pytest.raises(MechanicError, match=f"not a mechanic simulator head \\({FORMAT}\\)"):
+        Head.load(old)
 
 
 # ---------------------------------------------------------------- the library
@@ -206,6 +274,7 @@ def test_library_rules_are_unique_and_cover_every_family():
     ("lex_animals", "The dog saw a Horse.", ["dog", "Horse"]),
     ("suffix_ness", "Kindness and darkness, not a witness.", ["Kindness", "darkness", "witness"]),
     ("after_of", "a list of values and one of them", ["values", "them"]),
+    ("before_of", "a list of values and one of them", ["list", "one"]),
     ("first_in_parens", "call(alpha, beta)", ["alpha"]),
     ("if_condition", "if x > 3:\n    pass", ["x", ">", "3"]),
     ("paragraph_start", "end.\n\nNext part", ["Next"]),
