@@ -13,9 +13,10 @@
    the training windows, then validity (true description ranked above each of two
    decoys by pooled Pearson) on that family's rules over the validation windows —
    for the trained head and for the zero-training embedding simulator.
-4. The shipped head: all families, training windows; calibrated onto 0-10 on the
-   validation windows; its validity there is the recorded figure that
-   tests/integration/test_offline_simulators.py reproduces.
+4. The shipped head: all families, training windows; the level of even odds for
+   yes/no answers fitted on the validation windows; its validity there is the
+   recorded figure that
+   tests/integration/test_simulators_embedded.py reproduces.
 
 Writes evals/weights/simulator_head.safetensors (figures in its metadata) and
 bench/results/train_simulator.json. Deterministic given --seed.
@@ -148,17 +149,16 @@ def main() -> None:
               f"embedding {results['held_out_validity_embedding']:.3f}")
 
     head = train_head(pool, rules, acts, embeddings, phrases, config, log=print)
-    uncalibrated = TrainedSimulator(head, embedder, scoring)
     logits, fires = [], []  # each validation case's true description against where its rule fires
     for case in cases:
-        (per_record,) = uncalibrated.raw_scores([case.true], case.records)
+        (per_record,) = TrainedSimulator(head, embedder, scoring).raw_scores([case.true], case.records)
         logits.append(np.concatenate(per_record))
         fires.append(np.concatenate([r.activations for r in case.records]) > 0)
-    head.scale, head.shift = calibrate(np.concatenate(logits), np.concatenate(fires))
+    head.yes_logit = np.array([calibrate(np.concatenate(logits), np.concatenate(fires))])
     shipped = validity(TrainedSimulator(head, embedder, scoring), cases)
     results["shipped"] = {"validation_validity": shipped["validity"], "pairings": shipped["pairings"],
                           "validation_mean_true_pearson": shipped["mean_true_pearson"],
-                          "calibration": [head.scale, head.shift], "views": list(head.views),
+                          "views": list(head.views), "yes_level": head.yes_level,
                           "view_gates": {name: dict(zip(head.views, g.round(3).tolist())) for name, g in
                                          zip(("plain", "after", "before"),
                                              head.gates(["x", "x after y", "x before y"]))},

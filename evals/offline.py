@@ -14,10 +14,10 @@ alone, through a frozen sentence encoder (all-MiniLM-L6-v2, offline):
   text-rule features (``evals/training``); its weights ship in ``evals/weights``
   (``bench/train_simulator.py`` rebuilds them).
 
-Raw scores map onto 0-10 through a logistic calibration fitted when the head is
-trained (on the library's validation windows), so a level of 5 means "about even
-odds that the feature fires here". Pearson scores do not depend on the mapping's
-scale, but detection thresholds and reports do.
+The embedding simulator's cosines map onto 0-10 through a fixed logistic; the
+trained head's levels are ``10 * sigmoid(logit)``, the transform it is trained
+under. Pearson scores depend on that shape, and detection thresholds (a level of 5)
+and reports on its scale.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def head_logits(params: dict, relation_words, embeddings, views):
     return ((g.T[None] * per_view).sum(1) + params["c"]).T
 
 
-PARAMS = ("w", "W", "a", "b", "c", "tau", "theta", "phrases")
+PARAMS = ("w", "W", "a", "b", "c", "tau", "theta", "phrases", "yes_logit")
 
 
 @dataclass
@@ -169,8 +169,16 @@ class Head:
     Every score works without training; what is learned is how far to trust each view
     (``a``, ``b``), when an explanation means a flag (``tau``, ``theta``), and where
     to look given the relation words (``w``, ``W``: "after X" moves weight to the
-    previous token, "before X" to the next). Level = ``10 * sigmoid(scale * logit +
-    shift)``."""
+    previous token, "before X" to the next). Level = ``10 * sigmoid(logit)``: the
+    head is trained on the Pearson agreement of exactly these levels, and a logistic
+    recalibration afterwards bends their shape (it cost validity when measured). A
+    yes/no answer (detection, fuzzing) instead reads ``yes_logit``, the logit at
+    which a logistic fit on validation windows gives even odds of firing."""
+
+    @property
+    def yes_level(self) -> float:
+        """The level at which a token is as likely to fire as not."""
+        return float(MAX_LEVEL * _sigmoid(np.asarray(self.yes_logit, np.float64).reshape(-1)[0]))
 
     w: np.ndarray  # [V] gate bias
     W: np.ndarray  # [R, V] gate weights of the relation words
@@ -180,9 +188,8 @@ class Head:
     tau: np.ndarray  # [len(FLAGS)]
     theta: np.ndarray  # [len(FLAGS)]
     phrases: np.ndarray  # [F, 384] embeddings of the flag views' phrases, in FLAGS order
+    yes_logit: np.ndarray  # [1] where a token is as likely to fire as not (fitted on validation windows)
     views: tuple[str, ...] = VIEWS
-    scale: float = 1.0
-    shift: float = 0.0
     metadata: dict | None = None
 
     def gates(self, texts: Sequence[str]) -> np.ndarray:
@@ -201,13 +208,12 @@ class Head:
         return out.double().numpy()
 
     def levels(self, logits: np.ndarray) -> np.ndarray:
-        return MAX_LEVEL * _sigmoid(self.scale * logits + self.shift)
+        return MAX_LEVEL * _sigmoid(logits)
 
     def save(self, path: Path | str, metadata: dict | None = None) -> None:
         from safetensors.numpy import save_file
 
         tensors = {k: np.atleast_1d(getattr(self, k)) for k in PARAMS}
-        tensors["calibration"] = np.array([self.scale, self.shift])
         meta = {"format": FORMAT, "views": json.dumps(list(self.views)), "relations": json.dumps(list(RELATIONS)),
                 "flags": json.dumps(FLAGS),
                 "metadata": json.dumps(metadata if metadata is not None else (self.metadata or {}))}
@@ -234,13 +240,12 @@ class Head:
         views = tuple(json.loads(meta["views"]))
         same = (views == VIEWS and tuple(json.loads(meta["relations"])) == tuple(RELATIONS)
                 and json.loads(meta["flags"]) == {k: list(v) for k, v in FLAGS.items()})
-        if not same:
-            raise MechanicError(f"{path} was trained on other token views ({views}); rebuild it with "
-                                f"`python bench/train_simulator.py`")
+        missing = [k for k in PARAMS if k not in t]
+        if not same or missing:
+            raise MechanicError(f"{path} was trained on other token views ({views}; missing {missing}); rebuild it "
+                                f"with `python bench/train_simulator.py`")
         f64 = {k: v.astype(np.float64) for k, v in t.items()}
-        scale, shift = (float(x) for x in f64["calibration"])
-        return cls(*(f64[k] for k in PARAMS), views=views, scale=scale, shift=shift,
-                   metadata=json.loads(meta.get("metadata", "{}")))
+        return cls(*(f64[k] for k in PARAMS), views=views, metadata=json.loads(meta.get("metadata", "{}")))
 
 
 def _load_metadata() -> dict:
@@ -259,6 +264,7 @@ class TrainedSimulator(_OfflineSimulator):
         self.head = head if isinstance(head, Head) else Head.load(head or WEIGHTS)
         self.embedder = embedder or default_embedder()
         self.views = views or TokenViews(self.embedder)
+        self.yes_level = self.head.yes_level  # detection and fuzzing answer yes from this level up
         self.name = "trained:all-MiniLM-L6-v2"
         self.usage = Usage()
 

@@ -105,8 +105,9 @@ def simulator_verdicts(simulator, explanation: str, records: Sequence[Record],
                        marks: Sequence[Sequence[int]] | None = None) -> Verdicts:
     """Yes/no from a simulator's levels: a record's score is its highest predicted
     level (or, with ``marks``, the mean level of the marked tokens), ``p_yes`` that
-    score over 10, and the answer yes at level 5 or more — even odds on the
-    calibrated 0-10 scale."""
+    score over 10, and the answer yes at the simulator's ``yes_level`` or more (5
+    unless it says otherwise: even odds on a calibrated 0-10 scale)."""
+    yes_level = float(getattr(simulator, "yes_level", 5.0))
     sim = simulator.run(explanation, records)
     said: list[bool | None] = []
     p_yes: list[float] = []
@@ -116,7 +117,7 @@ def simulator_verdicts(simulator, explanation: str, records: Sequence[Record],
             p_yes.append(float("nan"))
             continue
         level = float(np.max(pred)) if marks is None else float(np.mean(np.asarray(pred)[list(marks[i])]))
-        said.append(level >= 5.0)
+        said.append(level >= yes_level)
         p_yes.append(level / 10.0)
     return Verdicts(said, p_yes, sim.usage, list(sim.errors))
 

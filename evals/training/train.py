@@ -10,8 +10,9 @@ The recipe (``bench/train_simulator.py`` runs it end to end):
    activations correlate best (Pearson) with the levels predicted from its own
    paraphrased description, not from the other rules' in the batch (half of which
    are its nearest neighbours by description): the validity criterion itself, made
-   differentiable;
-4. a logistic calibration of the logits onto 0-10 on validation windows.
+   differentiable; the levels are ``10 * sigmoid(logit)``, in training and in use;
+4. the logit of even odds for yes/no answers, from a logistic fit on validation
+   windows (:func:`calibrate`).
 
 Windows are split into train and validation by a seeded hash, and whole families
 can be held out, so validity is measured on text and rules the head never saw.
@@ -134,10 +135,11 @@ def train_head(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndar
         "tau": torch.full((len(FLAGS),), 20.0),
         "theta": torch.full((len(FLAGS),), 0.35),
     }
+    yes_logit = torch.zeros(1)  # not trained: set by `calibrate` on validation windows
     for p in params.values():
         p.requires_grad_(True)
     params["phrases"] = torch.from_numpy(np.asarray(phrase_embeddings, np.float32))  # fixed
-    opt = torch.optim.AdamW([params[k] for k in PARAMS if k != "phrases"], lr=config.lr,
+    opt = torch.optim.AdamW([p for k, p in params.items() if k != "phrases"], lr=config.lr,
                             weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(config.steps, 1))
     # hard negatives: each rule's nearest other rules by description, so a batch holds near misses
@@ -166,17 +168,18 @@ def train_head(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndar
         sched.step()
         if log and (step % 200 == 0 or step == config.steps - 1):
             log(f"step {step:5d}  loss {loss.item():.4f}  {time.perf_counter() - t0:.0f}s")
+    params["yes_logit"] = yes_logit
     with torch.no_grad():
         return Head(*(params[k].double().numpy() for k in PARAMS),
                     metadata={"config": asdict(config), "rules": len(chosen)})
 
 
-def calibrate(logits: np.ndarray, fires: np.ndarray) -> tuple[float, float]:
-    """``(scale, shift)`` of a logistic fit of ``fires`` on ``logits``."""
+def calibrate(logits: np.ndarray, fires: np.ndarray) -> float:
+    """The logit at which a logistic fit of ``fires`` on ``logits`` gives even odds."""
     from sklearn.linear_model import LogisticRegression
 
     fit = LogisticRegression(C=10.0).fit(np.asarray(logits).reshape(-1, 1), np.asarray(fires).astype(int))
-    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    return float(-fit.intercept_[0] / fit.coef_[0, 0])
 
 
 # ---------------------------------------------------------------- validity

@@ -223,28 +223,36 @@ def test_training_is_deterministic_given_a_seed(tiny_library):
     assert not np.array_equal(a.W, c.W)
 
 
-def test_calibration_maps_onto_zero_to_ten(tiny_library, tmp_path, embedder):
+def test_levels_lie_on_zero_to_ten_and_survive_save_and_load(tiny_library, tmp_path, embedder):
     pool, rules, acts, emb, phrases = tiny_library
     head = train_head(pool, rules, acts, emb, phrases, SMALL)
     rule = rules[0]
     text = list(rule.descriptions[:1])
-    logits = head.logits(text, emb[rule.name][:1], pool.views)[0]
+    levels = head.levels(head.logits(text, emb[rule.name][:1], pool.views))[0]
     fires = acts[rule.name] > 0
-    head.scale, head.shift = calibrate(logits, fires)
-    levels = head.levels(logits)
-    assert levels.min() >= 0 and levels.max() <= 10
-    # a logistic fit with an intercept matches the base rate: level / 10 reads as P(fires)
-    assert abs(levels.mean() / 10 - fires.mean()) < 0.02
-    assert levels[fires].mean() > 2 * levels[~fires].mean()
+    assert 0 <= levels.min() and levels.max() <= 10
+    assert levels[fires].mean() > 3 * levels[~fires].mean()
+    # yes/no answers read the level of even odds from a logistic fit, not level 5
+    logits = head.logits(text, emb[rule.name][:1], pool.views)[0]
+    head.yes_logit = np.array([calibrate(logits, fires)])
+    yes = levels >= head.yes_level
+    assert 0 < head.yes_level < 10 and yes[fires].mean() > yes[~fires].mean() + 0.3
     path = tmp_path / "head.safetensors"
     head.save(path, {"validation_validity": 0.5})
     loaded = Head.load(path)
     assert loaded.metadata == {"validation_validity": 0.5} and loaded.views == VIEWS
+    assert abs(loaded.yes_level - head.yes_level) < 1e-4
     assert np.allclose(loaded.levels(loaded.logits(text, emb[rule.name][:1], pool.views[:50])), levels[:50],
                        atol=1e-3)
     sim = TrainedSimulator(loaded, embedder)
     (pred,) = sim.simulate("names of animals", [Record(pool.windows[0], acts[rule.name][pool.rows(0)])])
     assert pred.shape == (len(pool.windows[0]),) and 0 <= pred.min() <= pred.max() <= 10
+    from mechanic.evals.scorers.detection import simulator_verdicts
+
+    records = [Record(pool.windows[w], acts[rule.name][pool.rows(w)]) for w in range(40)]
+    verdicts = simulator_verdicts(sim, text[0], records)
+    peaks = [float(np.max(p)) for p in sim.simulate(text[0], records)]
+    assert verdicts.said == [p >= sim.yes_level for p in peaks]
 
 
 def test_head_load_rejects_other_files(tmp_path):
