@@ -46,7 +46,7 @@ __all__ = ["DEFAULT_SIMULATOR", "OFFLINE_SIMULATORS", "RELATIONS", "EmbeddingSim
 OFFLINE_SIMULATORS = ("embedding", "trained")
 # The default everywhere a simulator is chosen: the best validity measured by bench/simulators.py
 # and bench/train_simulator.py (the embedded 135M LLM ranks true explanations above decoys at chance).
-DEFAULT_SIMULATOR = "embedding"
+DEFAULT_SIMULATOR = "trained"
 WEIGHTS = Path(__file__).parent / "weights" / "simulator_head.safetensors"
 FORMAT = "mechanic-simulator-head/3"
 

@@ -74,8 +74,8 @@ def test_label_explains_scores_and_stores_everything(subject, tmp_path):
     text = format_table(table)
     assert "random" in text and "shuffled" in text and "sim" in table.columns
     # the summary names the simulator behind the numbers
-    assert table.scorer_models["sim"] == ["embedding:all-MiniLM-L6-v2"]
-    assert "scored by: sim, sim_top, detect with embedding:all-MiniLM-L6-v2" in text
+    assert table.scorer_models["sim"] == ["trained:all-MiniLM-L6-v2"]
+    assert "scored by: sim, sim_top, detect with trained:all-MiniLM-L6-v2" in text
     html = render_report(db, table, model_name=subject.name, decode=subject.token_strings)
     assert "<span style=" in html and "mlp:1:3" in html
 
