@@ -150,8 +150,9 @@ def main() -> None:
 
     head = train_head(pool, rules, acts, embeddings, phrases, config, log=print)
     logits, fires = [], []  # each validation case's true description against where its rule fires
+    uncalibrated = TrainedSimulator(head, embedder, scoring)
     for case in cases:
-        (per_record,) = TrainedSimulator(head, embedder, scoring).raw_scores([case.true], case.records)
+        (per_record,) = uncalibrated.raw_scores([case.true], case.records)
         logits.append(np.concatenate(per_record))
         fires.append(np.concatenate([r.activations for r in case.records]) > 0)
     head.yes_logit = np.array([calibrate(np.concatenate(logits), np.concatenate(fires))])

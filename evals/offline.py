@@ -50,8 +50,8 @@ DEFAULT_SIMULATOR = "trained"
 WEIGHTS = Path(__file__).parent / "weights" / "simulator_head.safetensors"
 FORMAT = "mechanic-simulator-head/3"
 
-# cosine -> level for the embedding simulator: 10 * sigmoid(SCALE * (cos - CENTRE)); fitted by
-# bench/train_simulator.py on the library's validation windows (see the weights' metadata)
+# cosine -> level for the embedding simulator: 10 * sigmoid(SCALE * (cos - CENTRE)); fixed values,
+# fitted once on the rule library's validation windows
 _EMBEDDING_CALIBRATION = {"scale": 12.0, "centre": 0.45}
 
 
@@ -94,7 +94,7 @@ class EmbeddingSimulator(_OfflineSimulator):
 
     def __init__(self, embedder: Embedder | None = None, calibration: dict | None = None):
         self.embedder = embedder or default_embedder()
-        cal = calibration or _load_metadata().get("embedding_calibration") or _EMBEDDING_CALIBRATION
+        cal = calibration or _EMBEDDING_CALIBRATION
         self.scale, self.centre = float(cal["scale"]), float(cal["centre"])
         self.name = "embedding:all-MiniLM-L6-v2"
         self.usage = Usage()
@@ -246,13 +246,6 @@ class Head:
                                 f"with `python bench/train_simulator.py`")
         f64 = {k: v.astype(np.float64) for k, v in t.items()}
         return cls(*(f64[k] for k in PARAMS), views=views, metadata=json.loads(meta.get("metadata", "{}")))
-
-
-def _load_metadata() -> dict:
-    try:
-        return Head.load(WEIGHTS).metadata or {}
-    except MechanicError:
-        return {}
 
 
 class TrainedSimulator(_OfflineSimulator):

@@ -103,7 +103,7 @@ def word_texts(tokens: Sequence[str]) -> list[str]:
             a -= 1
         while b < len(text) and (text[b].isalnum() or text[b] == "_"):
             b += 1
-        out.append(text[a:b] if not (b - a > len(stripped) + 20) else stripped)
+        out.append(text[a:b] if b - a <= len(stripped) + 20 else stripped)  # not a whole line of one run
     return out
 
 
