@@ -12,7 +12,6 @@ import random
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from mechanic import store
 from mechanic.evals.records import Record
 from mechanic.tools import Subject, activations_on_ids, input_tokens, output_tokens
@@ -134,9 +133,7 @@ def quiet_windows(db, subject: Subject, feature_row: dict, *, split: str = "test
     *hard* negatives, which an explanation that merely names tokens gets wrong.
     Otherwise candidates are drawn in a seeded random order."""
     threshold = 0.1 * feature_row["max"] if threshold is None else threshold
-    rows = db.execute("SELECT idx FROM windows WHERE corpus_id = ? AND split = ? ORDER BY idx",
-                      [feature_row["corpus_id"], split]).fetchall()
-    idxs = [r[0] for r in rows]
+    idxs = store.window_indices(db, feature_row["corpus_id"], split)
     random.Random(f"{seed}:{feature_row['feature']}").shuffle(idxs)
     windows = store.get_windows(db, feature_row["corpus_id"], idxs[: max_candidates * 8])
     candidates = [windows[i] for i in idxs if i in windows]

@@ -25,11 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-
 from mechanic import store
-from mechanic.agent.labeling import LabelConfig, label
+from mechanic.agent.pipeline import LabelConfig, label, label_table
 from mechanic.evals.offline import DEFAULT_SIMULATOR
-from mechanic.agent.summary import label_table
 from mechanic.tools import load_subject
 
 HERE = Path(__file__).resolve().parent

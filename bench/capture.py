@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
-
 from mechanic.tools.capture import CaptureConfig, _Reader, _State, capture, context_token_id
 from mechanic.tools.corpus import corpus_windows
 from mechanic.tools.hooks import forward_until

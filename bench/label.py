@@ -26,12 +26,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-
 from mechanic import store
 from mechanic.agent.evidence import load_scoring_set
-from mechanic.agent.labeling import LabelConfig, _score_records, label
 from mechanic.agent.llm import LocalLLM, make_llm
-from mechanic.agent.summary import format_table, label_table
+from mechanic.agent.pipeline import LabelConfig, format_table, label, label_table, score_records
 from mechanic.evals.simulators import AllAtOnceSimulator
 from mechanic.tools import load_subject
 
@@ -76,7 +74,7 @@ def batching_ratio(db, subject, llm: LocalLLM, feature_rows, texts, config: Labe
     """The same simulation work with bodies batched (the default) and one per pass."""
     records = []
     for row in feature_rows:
-        records += _score_records(load_scoring_set(db, subject, row, "test", n_top=config.n_top,
+        records += score_records(load_scoring_set(db, subject, row, "test", n_top=config.n_top,
                                                    n_random=config.n_random), config)
     batched, single = AllAtOnceSimulator(llm, batch_size=16), AllAtOnceSimulator(llm, batch_size=1)
     timings = {}

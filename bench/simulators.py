@@ -36,15 +36,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from mechanic.agent.llm import make_llm
 from mechanic.evals.embedding import Embedder
 from mechanic.evals.offline import EmbeddingSimulator, TrainedSimulator
-from mechanic.evals.token_views import TokenViews
 from mechanic.evals.records import Record
 from mechanic.evals.simulators import make_simulator
 from mechanic.evals.suites.planted import plant_concepts, resid_token_activations
 from mechanic.evals.suites.rules import RULES
+from mechanic.evals.token_views import TokenViews
 from mechanic.evals.training.train import Case, validity
 from mechanic.tools import load_subject, window_split
 from mechanic.tools.corpus import corpus_windows

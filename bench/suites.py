@@ -28,11 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-
 from mechanic import store
-from mechanic.agent.bench_report import bench_summary, format_bench, write_plots
-from mechanic.agent.benching import AGENT_METHODS, BenchConfig, run_bench
-from mechanic.agent.caching import register_stored_directions
+from mechanic.agent.bench import BenchConfig, bench_summary, format_bench, run_bench, write_plots
+from mechanic.agent.pipeline import AGENT_METHODS, register_stored_directions
 from mechanic.evals.offline import DEFAULT_SIMULATOR
 from mechanic.tools import load_subject
 

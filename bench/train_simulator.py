@@ -34,8 +34,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
-
 from mechanic.agent.llm import make_llm
 from mechanic.evals.embedding import Embedder, default_embedder
 from mechanic.evals.offline import WEIGHTS, EmbeddingSimulator, TrainedSimulator
@@ -43,9 +41,18 @@ from mechanic.evals.simulators import make_simulator
 from mechanic.evals.token_views import DIM_VIEWS, PHRASES, TokenViews
 from mechanic.evals.training.library import FAMILIES
 from mechanic.evals.training.recipe import pool_windows, training_rules, validation_mask
-from mechanic.evals.training.train import (Pool, TrainConfig, build_pool, calibrate, rule_activations,
-                                           train_head, validity, validity_cases)
+from mechanic.evals.training.train import (
+    Pool,
+    TrainConfig,
+    build_pool,
+    calibrate,
+    rule_activations,
+    train_head,
+    validity,
+    validity_cases,
+)
 from mechanic.tools import load_subject
+from tqdm import tqdm
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CORPUS, DEFAULT_SYNTHETIC = 3000, 1500

@@ -27,25 +27,27 @@ from .agent import (
     write_experiment,
     write_hypothesis,
 )
-from .blobs import decode_activations, decode_tokens, decode_vector
 from .bench import get_bench_items, get_bench_values, write_bench_items, write_bench_values
-from .corpora import SPLITS, WindowRow, get_corpus, get_windows, upsert_corpus, write_windows
+from .blobs import decode_activations, decode_tokens, decode_vector
+from .corpora import SPLITS, WindowRow, get_corpus, get_windows, upsert_corpus, window_indices, write_windows
 from .db import open_db
 from .directions import load_directions, save_direction
+from .exemplars import EXEMPLAR_KINDS, Exemplar, ExemplarRow, get_exemplars
 from .explanations import (
     EXPLANATION_ROLES,
     EXPLANATION_STATUSES,
+    get_explanation,
     get_explanations,
     get_scores,
     labeled_features,
+    merge_explanation_details,
     write_explanation,
     write_scores,
 )
-from .exemplars import EXEMPLAR_KINDS, Exemplar, ExemplarRow, get_exemplars
 from .features import captured_features, get_feature, list_features, write_feature
 from .migrations import MIGRATIONS, applied_migrations
 from .models import get_model, upsert_model
-from .runs import RUN_STATUSES, config_hash, find_runs, finish_run, get_run, start_run
+from .runs import RUN_STATUSES, config_hash, find_runs, finish_run, finishing, get_run, start_run
 
 __all__ = [
     "AGENT_KINDS",
@@ -63,7 +65,9 @@ __all__ = [
     "write_hypothesis",
     "EXPLANATION_ROLES",
     "EXPLANATION_STATUSES",
+    "get_explanation",
     "get_explanations",
+    "merge_explanation_details",
     "get_scores",
     "labeled_features",
     "write_explanation",
@@ -83,6 +87,7 @@ __all__ = [
     "decode_vector",
     "find_runs",
     "finish_run",
+    "finishing",
     "get_bench_items",
     "get_bench_values",
     "get_corpus",
@@ -101,5 +106,6 @@ __all__ = [
     "write_bench_items",
     "write_bench_values",
     "write_feature",
+    "window_indices",
     "write_windows",
 ]

@@ -16,7 +16,7 @@ import sqlite_utils
 from ._common import chunks, from_json, hash_json, now, to_json
 from .blobs import decode_tokens, encode_tokens
 
-__all__ = ["SPLITS", "WindowRow", "get_corpus", "get_windows", "upsert_corpus", "write_windows"]
+__all__ = ["SPLITS", "WindowRow", "get_corpus", "get_windows", "upsert_corpus", "window_indices", "write_windows"]
 
 SPLITS = ("train", "select", "test")
 
@@ -92,6 +92,12 @@ def write_windows(db: sqlite_utils.Database, corpus_id: int, windows: Iterable[W
             """,
             {"id": corpus_id},
         )
+
+
+def window_indices(db: sqlite_utils.Database, corpus_id: int, split: str) -> list[int]:
+    """Indices of the corpus sample's windows in ``split``, ascending."""
+    return [r[0] for r in db.execute("SELECT idx FROM windows WHERE corpus_id = ? AND split = ? ORDER BY idx",
+                                     [corpus_id, split])]
 
 
 def get_windows(db: sqlite_utils.Database, corpus_id: int, idxs: Sequence[int]) -> dict[int, WindowRow]:

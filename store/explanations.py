@@ -17,6 +17,8 @@ from ._common import from_json, now, to_json
 from .features import _number
 
 __all__ = [
+    "get_explanation",
+    "merge_explanation_details",
     "EXPLANATION_ROLES",
     "EXPLANATION_STATUSES",
     "get_explanations",
@@ -112,6 +114,21 @@ def get_explanations(
             params.append(value)
     sql = "SELECT * FROM explanations" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
     return [_decode(r) for r in db.query(sql, params)]
+
+
+def get_explanation(db: sqlite_utils.Database, explanation_id: int) -> dict | None:
+    """One explanation by id, details decoded (None when there is none)."""
+    rows = list(db.query("SELECT * FROM explanations WHERE id = ?", [explanation_id]))
+    return _decode(rows[0]) if rows else None
+
+
+def merge_explanation_details(db: sqlite_utils.Database, explanation_id: int, details: Mapping[str, Any]) -> dict:
+    """Add ``details`` to an explanation's details JSON; returns the updated row."""
+    row = get_explanation(db, explanation_id)
+    if row is None:
+        raise KeyError(f"no explanation {explanation_id}")
+    db["explanations"].update(explanation_id, {"details": to_json({**row["details"], **details})})
+    return get_explanation(db, explanation_id)
 
 
 def get_scores(db: sqlite_utils.Database, explanation_id: int) -> list[dict]:

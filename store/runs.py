@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import sqlite_utils
@@ -12,6 +13,7 @@ import sqlite_utils
 from ._common import from_json, hash_json, now, to_json
 
 __all__ = [
+    "finishing",
     "RUN_STATUSES",
     "config_hash",
     "find_runs",
@@ -120,3 +122,18 @@ def find_runs(
             params.append(value)
     sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
     return [_decode(row) for row in db.query(sql, params)]
+
+
+@contextmanager
+def finishing(db: sqlite_utils.Database, run_id: int) -> Iterator[None]:
+    """Mark the run ``done`` when the block completes, ``interrupted`` on Ctrl-C, and
+    ``failed`` with the error on any exception (which still propagates)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        finish_run(db, run_id, "interrupted")
+        raise
+    except Exception as exc:
+        finish_run(db, run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    finish_run(db, run_id, "done")

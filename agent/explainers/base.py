@@ -7,9 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from mechanic.agent.evidence import Evidence
 from mechanic.evals.lm import Usage
-
-from ..evidence import Evidence
 
 __all__ = ["ExplainResult", "Explainer", "parse_explanation", "ParseError"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from typing import Callable, Sequence
 
+from mechanic.agent.evidence import Evidence
 from mechanic.evals.lm import Usage
 
-from ..evidence import Evidence
 from .base import ExplainResult
 from .oneshot import OneShotExplainer
 

@@ -18,10 +18,10 @@ import random
 from typing import Sequence
 
 from mechanic import prompts
+from mechanic.agent.evidence import Evidence
 from mechanic.evals.lm import LLM, LLMError, Usage, has_text_completion
 from mechanic.evals.records import Record
 
-from ..evidence import Evidence
 from .base import ExplainResult, ParseError, parse_explanation
 from .render import render_chat_evidence, top_words
 

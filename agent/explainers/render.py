@@ -7,10 +7,8 @@ from collections import Counter
 from typing import Sequence
 
 import numpy as np
-
+from mechanic.agent.evidence import Evidence
 from mechanic.evals.records import Record, crop, normalize_to_ten
-
-from ..evidence import Evidence
 
 __all__ = ["marked_excerpt", "render_chat_evidence", "top_words"]
 

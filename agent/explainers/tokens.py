@@ -3,7 +3,8 @@ tokens and the tokens it promotes, with no LLM at all."""
 
 from __future__ import annotations
 
-from ..evidence import Evidence
+from mechanic.agent.evidence import Evidence
+
 from .base import ExplainResult
 
 __all__ = ["TokensExplainer"]

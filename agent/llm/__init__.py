@@ -24,7 +24,7 @@ from mechanic.evals.lm import (
 
 from .factory import LLM_SPECS, make_llm
 from .local import LocalLLM
-from .openai_backend import OpenAILLM
+from .openai_backend import OpenAILLM, ToolsUnsupported
 from .scripted import ScriptedLLM
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "ScriptedLLM",
     "SlotScorer",
     "TextCompleter",
+    "ToolsUnsupported",
     "Usage",
     "has_slots",
     "has_text_completion",

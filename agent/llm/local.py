@@ -30,7 +30,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-
 from mechanic.evals.lm import Completion, LLMError, Usage
 from mechanic.tools import Subject, load_subject
 

@@ -7,7 +7,6 @@ import asyncio
 from typing import Callable, Sequence
 
 import numpy as np
-
 from mechanic.evals.lm import Completion, LLMError, Usage
 
 __all__ = ["ScriptedLLM", "position_slots"]

@@ -5,11 +5,10 @@ leave every hypothesis and experiment in the store."""
 import time
 
 import pytest
-
 from mechanic import store
-from mechanic.agent.caching import cache_features
 from mechanic.agent.investigation import AgentConfig, investigate
 from mechanic.agent.llm import LocalLLM
+from mechanic.agent.pipeline import cache_features
 from mechanic.evals.simulators import make_simulator
 from mechanic.tools import CaptureConfig
 

@@ -1,7 +1,6 @@
 """The intervention scorer on the real embedded model and the real embedder."""
 
 import pytest
-
 from mechanic.evals.embedding import Embedder
 from mechanic.evals.scorers import intervention_score
 

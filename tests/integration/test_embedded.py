@@ -8,7 +8,6 @@ import time
 
 import pytest
 import torch
-
 from mechanic import store
 from mechanic.tools import embedded_model_dir, load_subject
 from mechanic.tools.subject import _embedded_gguf, _load_gguf

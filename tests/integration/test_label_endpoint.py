@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from mechanic import store
 
 pytestmark = pytest.mark.integration

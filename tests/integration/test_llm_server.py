@@ -8,7 +8,6 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from mechanic.agent.llm import LocalLLM, OpenAILLM
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,6 @@ import time
 
 import numpy as np
 import pytest
-
 from mechanic.evals.records import Record
 from mechanic.evals.simulators import AllAtOnceSimulator
 

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 from click.testing import CliRunner
-
 from mechanic.agent.cli import cli
 from mechanic.evals.embedding import default_embedder
 from mechanic.evals.offline import Head, TrainedSimulator

@@ -6,9 +6,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from mechanic import store
-from mechanic.agent.asking import ask, route
+from mechanic.agent.ask import ask, route
 from mechanic.agent.cli import cli
 from mechanic.agent.llm import ScriptedLLM
 from mechanic.agent.llm.scripted import position_slots
@@ -70,7 +69,7 @@ def test_behaviour_ablates_every_layer_and_ranks(subject, db):
 
 
 def test_related_searches_explanations_then_checks_activations(subject, db):
-    from mechanic.agent.caching import cache_features
+    from mechanic.agent.pipeline import cache_features
     from mechanic.tools import CaptureConfig
 
     cache_features(db, subject, subject.features("mlp:1:3"), source="default", n_tokens=512, length=16,
@@ -95,7 +94,6 @@ def test_an_unplannable_question_is_a_failed_run_not_an_answer(subject, db):
 
 def test_cli_ask_component_question_investigates(subject, tmp_path, monkeypatch):
     import mechanic.agent.llm as llm_module
-
     from test_agent_cli import _reply
 
     monkeypatch.setattr(llm_module, "make_llm", lambda spec, subj: ScriptedLLM(

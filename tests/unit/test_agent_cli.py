@@ -5,12 +5,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from mechanic import store
 from mechanic.agent.cli import cli
-from mechanic.agent.labeling import LabelConfig, label
 from mechanic.agent.llm import ScriptedLLM
 from mechanic.agent.llm.scripted import position_slots
+from mechanic.agent.pipeline import LabelConfig, label
 from mechanic.tools import CaptureConfig, tiny_subject
 
 

@@ -5,12 +5,11 @@ exhaustion, a failing LLM, resume after a kill without duplicate rows)."""
 import json
 
 import pytest
-
 from mechanic import store
-from mechanic.agent.caching import cache_features
 from mechanic.agent.investigation import AgentConfig, investigate
 from mechanic.agent.llm import ScriptedLLM
 from mechanic.agent.llm.scripted import position_slots
+from mechanic.agent.pipeline import cache_features
 from mechanic.evals.simulators import make_simulator
 from mechanic.tools import CaptureConfig, activations, tiny_subject
 

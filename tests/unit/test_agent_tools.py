@@ -5,14 +5,19 @@ reachable, and the JSON-step driver's repair loop."""
 import json
 
 import pytest
-
 from mechanic import store
-from mechanic.agent.caching import cache_features
-from mechanic.agent.drivers import JsonStepDriver, parse_json_object
-from mechanic.agent.instruments import Instruments
-from mechanic.agent.judging import verdict
+from mechanic.agent.investigation import (
+    Instruments,
+    JsonStepDriver,
+    ToolError,
+    parse_json_object,
+    step_schema,
+    tool_schema,
+    validate_arguments,
+    verdict,
+)
 from mechanic.agent.llm import ScriptedLLM
-from mechanic.agent.toolschema import ToolError, step_schema, tool_schema, validate_arguments
+from mechanic.agent.pipeline import cache_features
 from mechanic.tools import CaptureConfig, tiny_subject
 
 FEATURE = "mlp:1:3"
@@ -197,7 +202,7 @@ class ToolCallingLLM(ScriptedLLM):
 
 
 def test_native_driver_reads_tool_calls_repairs_and_falls_back():
-    from mechanic.agent.drivers import NativeToolDriver, make_driver
+    from mechanic.agent.investigation import NativeToolDriver, make_driver
 
     schemas = [tool_schema(Instruments.steer)]
 
@@ -224,11 +229,10 @@ def test_native_driver_reads_tool_calls_repairs_and_falls_back():
 def test_openai_backend_native_tool_calls_and_rejection(monkeypatch):
     """complete_tools against a real loopback HTTP server: the calls come back parsed;
     a server that rejects ``tools`` raises ToolsUnsupported (the driver's fallback cue)."""
-    from test_llm_openai import FakeServer, _error, _ok
-
+    from mechanic.agent.investigation import openai_tool
     from mechanic.agent.llm import OpenAILLM
     from mechanic.agent.llm.openai_backend import ToolsUnsupported
-    from mechanic.agent.toolschema import openai_tool
+    from test_llm_openai import FakeServer, _error, _ok
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     status, body = _ok(text="")

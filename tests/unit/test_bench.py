@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from mechanic import store
-from mechanic.agent import labeling
-from mechanic.agent.bench_report import bench_summary, compare_runs, format_bench, format_compare, write_plots
-from mechanic.agent.benching import BenchConfig, run_bench
+from mechanic.agent import pipeline
+from mechanic.agent.bench import (
+    BenchConfig,
+    bench_summary,
+    compare_runs,
+    format_bench,
+    format_compare,
+    run_bench,
+    write_plots,
+)
 from mechanic.agent.cli import cli
 from mechanic.agent.llm import ScriptedLLM
 from mechanic.agent.llm.scripted import position_slots
@@ -210,7 +216,7 @@ def test_bad_configurations_are_clear_errors():
         BenchConfig(suite="records:")
     with pytest.raises(MechanicError, match="unknown judge"):
         BenchConfig(judges=("oracle",))
-    if "agent" in labeling.METHODS:  # the agent experiments on the model: a rule has no site
+    if "agent" in pipeline.METHODS:  # the agent experiments on the model: a rule has no site
         with pytest.raises(MechanicError, match="use --suite planted"):
             BenchConfig(suite="rules", methods=("oneshot", "agent"))
         assert BenchConfig(suite="planted", methods=("agent",)).methods == ("agent",)
@@ -260,7 +266,7 @@ def _agent_reply(messages, **kwargs):
     return "line breaks"
 
 
-@pytest.mark.skipif("agent" not in labeling.METHODS, reason="no agent explainer in this installation")
+@pytest.mark.skipif("agent" not in pipeline.METHODS, reason="no agent explainer in this installation")
 def test_planted_suite_with_the_agent_method(subject, tmp_path):
     def make(spec, subj):
         return ScriptedLLM(_agent_reply, name=f"scripted:{spec}", slot_fn=position_slots, tokenizer=subject.tokenizer)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mechanic import store
 from mechanic.evals.suites.neuron_records import load_records
 from mechanic.evals.suites.planted import plant_concepts, resid_token_activations
@@ -128,7 +127,7 @@ def test_planted_directions_are_real_probe_features(subject, windows):
 
 
 def test_planted_directions_reload_from_the_store(subject, windows, tmp_path):
-    from mechanic.agent.caching import register_model, register_stored_directions
+    from mechanic.agent.pipeline import register_model, register_stored_directions
 
     (c,) = plant_concepts(subject, windows, rules=["newlines"], layer=2, min_positive=5)
     db = store.open_db(tmp_path / "m.db")

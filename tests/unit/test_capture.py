@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from mechanic.tools.capture import CaptureConfig, activations, capture, context_token_id
 from mechanic.tools.corpus import Window
 from mechanic.tools.hooks import forward_until

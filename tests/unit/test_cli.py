@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from mechanic import store
 from mechanic.agent.cli import cli
 

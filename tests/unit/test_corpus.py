@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from mechanic.tools.corpus import (
     Window,
     _char_budget,

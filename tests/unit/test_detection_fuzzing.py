@@ -4,7 +4,6 @@ import re
 
 import numpy as np
 import pytest
-
 from mechanic.evals.lm import Completion, LLMError
 from mechanic.evals.records import Record
 from mechanic.evals.scorers.detection import (

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from mechanic.evals import embedding as emb_mod
 from mechanic.evals.embedding import DIM, Embedder, default_embedder, model_path
 from mechanic.evals.records import Record

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from mechanic import prompts
 from mechanic.agent.evidence import Evidence
 from mechanic.agent.explainers import (

@@ -8,7 +8,6 @@ import zlib
 import numpy as np
 import pytest
 import torch
-
 from mechanic.evals.embedding import Embedder
 from mechanic.evals.scorers import NEUTRAL_PROMPTS, intervention_score
 from mechanic.evals.scorers.intervention import KL_MIN, clamp_value

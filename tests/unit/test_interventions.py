@@ -7,7 +7,6 @@ import json
 
 import pytest
 import torch
-
 from mechanic.tools.errors import FeatureIdError, MechanicError
 from mechanic.tools.hooks import hooked
 from mechanic.tools.interventions import (

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-
 from mechanic.agent.llm import ScriptedLLM
 from mechanic.evals.judge import (
     LETTERS,

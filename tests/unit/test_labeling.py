@@ -2,12 +2,10 @@
 failures recorded as failures, resume without duplicates, and the report."""
 
 import pytest
-
 from mechanic import store
-from mechanic.agent.labeling import LabelConfig, label
 from mechanic.agent.llm import ScriptedLLM
 from mechanic.agent.llm.scripted import position_slots
-from mechanic.agent.summary import format_table, label_table
+from mechanic.agent.pipeline import LabelConfig, format_table, label, label_table
 from mechanic.tools import CaptureConfig, MechanicError, tiny_subject
 from mechanic.web.report import render_report
 

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from mechanic.agent.llm import LocalLLM
 from mechanic.evals.lm import LLM, SlotScorer, TextCompleter, has_slots
 from mechanic.tools import tiny_subject

@@ -10,7 +10,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from mechanic.agent.llm import LLMError, OpenAILLM
 from mechanic.evals.lm import LLM, has_slots
 

@@ -4,7 +4,6 @@ import asyncio
 
 import numpy as np
 import pytest
-
 from mechanic.agent.llm import LLM_SPECS, LLMError, LocalLLM, OpenAILLM, ScriptedLLM, make_llm
 from mechanic.evals.lm import LLM, SlotScorer, TextCompleter, has_slots, has_text_completion
 from mechanic.tools import tiny_subject

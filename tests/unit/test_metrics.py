@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from mechanic.evals.metrics import auprc, auroc, balanced_accuracy, bootstrap_ci, f1, mean_defined, pearson
 
 # ---------------------------------------------------------------------- pearson

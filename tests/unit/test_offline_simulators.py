@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from mechanic.evals.embedding import DIM, Embedder
 from mechanic.evals.metrics import pearson
 from mechanic.evals.offline import FORMAT, EmbeddingSimulator, Head, TrainedSimulator, offline_simulator, relations
 from mechanic.evals.records import Record
 from mechanic.evals.token_features import char_ranges, span_texts
-from mechanic.evals.token_views import (DIM_VIEWS, EMBEDDED, PHRASES, SHAPES, STRUCTURES, VIEWS, TokenViews, shape_flags,
-                                        split, structure_flags, word_texts)
+from mechanic.evals.token_views import (
+    DIM_VIEWS,
+    EMBEDDED,
+    PHRASES,
+    SHAPES,
+    STRUCTURES,
+    VIEWS,
+    TokenViews,
+    shape_flags,
+    split,
+    structure_flags,
+    word_texts,
+)
 from mechanic.evals.training.library import FAMILIES, library_rules, pick_decoys
 from mechanic.evals.training.synthetic import synthetic_paragraphs
 from mechanic.evals.training.train import TrainConfig, build_pool, calibrate, rule_activations, train_head
@@ -170,7 +180,6 @@ SMALL = TrainConfig(steps=150, rules_per_step=8, positives_per_rule=8, random_to
 
 def test_head_logits_are_the_same_in_training_and_use(tiny_library):
     import torch
-
     from mechanic.evals.offline import PARAMS, head_logits, relations
 
     pool, rules, acts, emb, phrases = tiny_library

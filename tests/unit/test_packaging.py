@@ -1,7 +1,8 @@
 """Every Python package folder ships: pyproject lists packages by hand (package-dir)."""
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).parents[2]
 TOP = ("tools", "evals", "agent", "prompts", "store", "web")

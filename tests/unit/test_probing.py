@@ -7,7 +7,6 @@ import random
 import numpy as np
 import pytest
 import torch
-
 from mechanic.tools.errors import FeatureIdError, MechanicError
 from mechanic.tools.probing import (
     add_probe_direction,

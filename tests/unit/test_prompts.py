@@ -11,7 +11,6 @@ from string import Template
 
 import numpy as np
 import pytest
-
 from mechanic import prompts
 from mechanic.evals.records import Record
 from mechanic.evals.simulators import all_at_once_text, json_prompt

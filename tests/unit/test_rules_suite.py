@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pytest
-
 from mechanic.evals.records import Record
 from mechanic.evals.suites import FAMILIES, RULES, Rule, get_rule, rule_records
 from mechanic.tools.corpus import iter_documents

@@ -2,16 +2,15 @@
 
 import numpy as np
 import pytest
-
 from mechanic.evals.lm import LLM, Completion, LLMError, SlotScorer, has_slots
 from mechanic.evals.records import Record, ScoreResult
 from mechanic.evals.scorers.simulation import simulation_score, simulation_scores_many
 from mechanic.evals.simulators import (
+    LEVELS_SCHEMA,
+    TOKENS_PER_ENTRY,
     AllAtOnceSimulator,
     JsonSimulator,
-    LEVELS_SCHEMA,
     Simulation,
-    TOKENS_PER_ENTRY,
     escape_token,
     expected_levels,
     level_candidates,

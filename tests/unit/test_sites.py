@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from mechanic.tools.errors import ArchitectureError, FeatureIdError
 from mechanic.tools.hooks import forward_until, hooked
 from mechanic.tools.sites import FeatureId, architecture_for, parse_feature, parse_features

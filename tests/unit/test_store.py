@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mechanic import store
 from mechanic.store.migrations import apply_migrations
 from mechanic.store.runs import _scrub

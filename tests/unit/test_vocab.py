@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from mechanic.tools.errors import FeatureIdError, MechanicError
 from mechanic.tools.sae import SAE
 from mechanic.tools.subject import TINY_FAMILIES, tiny_subject

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 import numpy as np
-
 from mechanic import store
 from mechanic.tools import MechanicError, Subject, parse_feature
 
-from .toolschema import MAX_ITEMS, ToolError, tool_schema, validate_arguments
+from ..toolschema import MAX_ITEMS, ToolError, tool_schema, validate_arguments
 
 __all__ = ["Instruments", "Observation", "ToolCall", "tool", "fires_threshold"]
 
@@ -306,7 +305,6 @@ class Instruments:
             watch: a next token whose probability change to report (optional).
         """
         import torch
-
         from mechanic.tools import effect
         from mechanic.tools.interventions import ablation_edits, intervened_logits
 

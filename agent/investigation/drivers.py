@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 from mechanic import prompts
 from mechanic.evals.lm import LLM, Usage
 
-from .llm.openai_backend import ToolsUnsupported
+from ..llm import ToolsUnsupported
 from .toolschema import ToolError, openai_tool, step_schema
 
 __all__ = ["DRIVERS", "Step", "JsonStepDriver", "NativeToolDriver", "ToolsUnsupported", "make_driver",

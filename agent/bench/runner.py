@@ -24,29 +24,34 @@ explanations and scores as for ``label``, the per-feature values in
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
-
 from mechanic import store
+from mechanic.evals.judge import EmbeddingJudge, LLMJudge, judge_truth, truth_similarity
 from mechanic.evals.lm import LLM, Usage
 from mechanic.tools import CaptureConfig, MechanicError, Subject
 
-from . import labeling
-from .bench_items import BenchItem, build_items
-from .caching import finishing
-from .explainers import ExplainResult
-from .summary import PRIMARY
+from .. import llm as llm_backends
+from ..pipeline import (
+    AGENT_METHODS,
+    DEFAULT_SIMULATOR,
+    METHODS,
+    PRIMARY,
+    LabelConfig,
+    Models,
+    ensure_controls,
+    explain_phase,
+    score_phase,
+)
+from .items import REFERENCES, BenchItem, build_items
 
-__all__ = ["BenchConfig", "BenchItem", "BenchRun", "run_bench", "SUITES", "JUDGES"]
+__all__ = ["BenchConfig", "BenchRun", "run_bench", "SUITES", "JUDGES"]
 
 SUITES = ("rules", "planted", "records")
 JUDGES = ("llm", "embedding")
-REFERENCES = ("truth", "decoy_1", "decoy_2")  # the true description and its decoys, scored as explanations
-AGENT_METHODS = ("agent", "tiered")  # investigate with instruments on the model: real sites only
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class BenchConfig:
     suite: str = "rules"  # rules | planted | records:PATH
     methods: tuple[str, ...] = ("tokens", "oneshot", "bestofk")
     explainer: str = "local"
-    simulator: str = labeling.DEFAULT_SIMULATOR
+    simulator: str = DEFAULT_SIMULATOR
     judge: str = ""  # LLM of the LLM judge; empty: the explainer's
     judges: tuple[str, ...] = JUDGES
     scorers: tuple[str, ...] = ("simulation", "detection", "fuzzing", "embedding")
@@ -82,9 +87,9 @@ class BenchConfig:
         for method in AGENT_METHODS:
             if method not in self.methods:
                 continue
-            if method not in labeling.METHODS:
+            if method not in METHODS:
                 raise MechanicError(f"method {method!r} is not available in this installation (no agent explainer); "
-                                    f"choose from {', '.join(labeling.METHODS)}")
+                                    f"choose from {', '.join(METHODS)}")
             if self.suite_kind != "planted":
                 raise MechanicError(f"method {method!r} experiments on the model, so it needs features of the model: "
                                     f"use --suite planted (the {self.suite_kind} suite's features have no site)")
@@ -104,8 +109,8 @@ class BenchConfig:
         """The scorers that apply: intervention needs a real site (the planted suite)."""
         return tuple(s for s in self.scorers if s != "intervention" or self.suite_kind == "planted")
 
-    def label_config(self) -> labeling.LabelConfig:
-        return labeling.LabelConfig(
+    def label_config(self) -> LabelConfig:
+        return LabelConfig(
             methods=self.methods, explainer=self.explainer, simulator=self.simulator,
             scorers=self.suite_scorers, k=self.k, n_top=self.n_top,
             n_deciles=self.n_deciles, n_random=self.n_random, n_hard_negatives=self.n_hard_negatives,
@@ -132,9 +137,7 @@ class BenchRun:
 # ------------------------------------------------------------------- run
 
 
-def _judges(config: BenchConfig, models: labeling._Models):
-    from mechanic.evals.judge import EmbeddingJudge, LLMJudge
-
+def _judges(config: BenchConfig, models: Models):
     out = {}
     if "llm" in config.judges:
         out["llm"] = LLMJudge(models.llm(config.judge or config.explainer))
@@ -163,17 +166,15 @@ def run_bench(
     progress: Callable[[str], None] | None = None,
 ) -> BenchRun:
     """Run one suite (see the module doc); everything is stored under a ``bench`` run."""
-    if make_llm is None:
-        from .llm import make_llm
     if subject is None and config.suite_kind != "records":
         raise MechanicError(f"the {config.suite_kind} suite needs a subject model")
     say = progress or (lambda _msg: None)
     start = time.perf_counter()
     chash = config.hash()
     run_id = store.start_run(db, "bench", {**asdict(config), "model": getattr(subject, "name", None)})
-    models = labeling._Models(subject, config.label_config(), make_llm)
+    models = Models(subject, config.label_config(), make_llm or llm_backends.make_llm)
     out = BenchRun(run_id, config.suite_kind, config, [], [])
-    with finishing(db, run_id):
+    with store.finishing(db, run_id):
         say(f"building the {config.suite} suite ...")
         out.items, skipped = build_items(db, subject, config, capture_config, run_id)
         out.skipped = [s["name"] for s in skipped]
@@ -184,91 +185,19 @@ def run_bench(
         if not out.items:
             raise MechanicError(f"no feature of the {config.suite} suite fires on this corpus sample; "
                                 "use more corpus tokens")
-        _explain(db, out, models, chash, say)
-        _controls(db, out, chash)
-        _score(db, out, models, chash, say)
+        targets = [it.target(with_references=config.validity) for it in out.items]
+        explain_phase(db, targets, models, run_id, chash, usage=out.usage, say=lambda m: say(f"[explain] {m}"))
+        ensure_controls(db, targets, run_id, chash, config.seed)
+        score_phase(db, targets, models, run_id, chash, usage=out.usage.setdefault("scoring", Usage()),
+                    say=lambda m: say(f"[score] {m}"))
         out.values = _values(db, out, models, chash, say)
         store.write_bench_values(db, run_id, out.values)
     out.seconds = time.perf_counter() - start
     return out
 
 
-def _explain(db, run: BenchRun, models, chash: str, say) -> None:
-    config = run.config
-    for method in config.methods:
-        done = store.labeled_features(db, chash, method)
-        todo = [it for it in run.items if it.row["id"] not in done]
-        for i, it in enumerate(todo, 1):
-            if method in AGENT_METHODS:  # the investigation stores its explanation itself
-                from .agent_methods import explain_with_agent
-
-                expl, usage = explain_with_agent(db, models.subject, it.row, method, models, models.config,
-                                                 run.run_id, chash, say)
-                status, text, error = expl["status"], expl["text"], expl["error"]
-            else:
-                result = labeling._explainer(method, models, it.selection).explain(it.evidence)
-                labeling._store_explanation(db, it.row, run.run_id, chash, result)
-                status, text, error, usage = result.status, result.text, result.error, result.usage
-            run.usage.setdefault(method, Usage()).merge(usage)
-            say(f"[{method} {i}/{len(todo)}] {it.name}: " + (text if status == "ok" else f"FAILED ({error})"))
-
-
-def _best_text(db, row_id: int, chash: str) -> str | None:
-    order = {"agent": 0, "tiered": 0, "bestofk": 1, "oneshot": 2, "tokens": 3}
-    ok = [e for e in store.get_explanations(db, feature_id=row_id, config_hash=chash, role="explanation")
-          if e["status"] == "ok"]
-    ok.sort(key=lambda e: order.get(e["method"], 4))
-    return ok[0]["text"] if ok else None
-
-
-def _controls(db, run: BenchRun, chash: str) -> None:
-    """The floors (random, shuffled) and, with ground truth, the references (truth and
-    decoys scored as if they were explanations)."""
-    seed = run.config.seed
-    best = {it.name: _best_text(db, it.row["id"], chash) for it in run.items}
-    names = [it.name for it in run.items]
-    rng = random.Random(seed)
-    for i, it in enumerate(run.items):
-        have = {e["method"] for e in store.get_explanations(db, feature_id=it.row["id"], config_hash=chash,
-                                                            role="control")}
-        new: list[ExplainResult] = []
-        if "random" not in have:
-            new.append(ExplainResult("random", random.Random(f"{seed}:{it.name}").choice(labeling.RANDOM_DESCRIPTIONS),
-                                     explainer_model="none"))
-        if "shuffled" not in have:
-            others = [n for n in names if n != it.name and best.get(n)]
-            if others:
-                donor = others[(i + rng.randrange(len(others))) % len(others)]
-                new.append(ExplainResult("shuffled", best[donor], explainer_model="none",
-                                         details={"from_feature": donor}))
-        if it.has_truth and run.config.validity:
-            for method, text in zip(REFERENCES, (it.description, *it.decoys[:2])):
-                if method not in have:
-                    new.append(ExplainResult(method, text, explainer_model="ground truth"))
-        for result in new:
-            labeling._store_explanation(db, it.row, run.run_id, chash, result, role="control")
-
-
-def _score(db, run: BenchRun, models, chash: str, say) -> None:
-    todo = []
-    for it in run.items:
-        for e in store.get_explanations(db, feature_id=it.row["id"], config_hash=chash):
-            if e["status"] == "ok" and e["role"] != "candidate" and not store.get_scores(db, e["id"]):
-                todo.append((it, e))
-    scoring = run.usage.setdefault("scoring", Usage())
-    for i, (it, e) in enumerate(todo, 1):
-        results = labeling._score_one(models, it.row, e["text"], it.test, it.activating, it.negatives)
-        with db.atomic():
-            store.write_scores(db, e["id"], run.run_id, labeling._score_rows(results))
-        for usage in {id(r.usage): r.usage for r in results}.values():
-            scoring.merge(usage)
-        say(f"[score {i}/{len(todo)}] {it.name} {e['method']}")
-
-
 def _judge_scores(db, run: BenchRun, it: BenchItem, e: dict, judges: dict, embedder) -> dict[str, float | None]:
     """Ground-truth match of one explanation, stored as ``judge`` scores (reused when present)."""
-    from mechanic.evals.judge import judge_truth, truth_similarity
-
     stored = {(s["scorer"], s["split"], s["metric"]): s for s in store.get_scores(db, e["id"])}
     out: dict[str, float | None] = {}
     rows = []

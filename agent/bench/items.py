@@ -23,19 +23,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-
 from mechanic import store
 from mechanic.evals.records import Record, crop
 from mechanic.tools import CaptureConfig, Subject, corpus_spec, corpus_windows, window_split
 
-from . import labeling
-from .caching import cache_features, register_model
-from .evidence import Evidence, ScoringSet, load_evidence, load_scoring_set
+from ..evidence import Evidence, ScoringSet, load_evidence, load_scoring_set
+from ..pipeline import HeldOut, Target, cache_features, detection_sets, register_model
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .benching import BenchConfig
+if TYPE_CHECKING:  # pragma: no cover - the config's module imports this one
+    from .runner import BenchConfig
 
-__all__ = ["BenchItem", "build_items"]
+__all__ = ["REFERENCES", "BenchItem", "build_items"]
+
+REFERENCES = ("truth", "decoy_1", "decoy_2")  # the true description and its decoys, scored as explanations
 
 
 @dataclass
@@ -58,6 +58,15 @@ class BenchItem:
     @property
     def has_truth(self) -> bool:
         return bool(self.description) and len(self.decoys) >= 2
+
+    def target(self, *, with_references: bool = True) -> Target:
+        """This feature for the pipeline's phases; with ground truth (and
+        ``with_references``), the truth and its decoys are scored as controls."""
+        refs = tuple(zip(REFERENCES, (self.description, *self.decoys[:2]))) if self.has_truth and with_references \
+            else ()
+        held = HeldOut(self.row, self.test, self.activating, self.negatives)
+        return Target(self.name, self.row, evidence=lambda: self.evidence, selection=lambda: self.selection,
+                      held_out=lambda: held, references=refs)
 
 
 def _stored_windows(db, subject: Subject, config: "BenchConfig", capture_config: CaptureConfig):
@@ -107,8 +116,7 @@ def _rule_negatives(db, subject: Subject, row: dict, rule, evidence: Evidence, n
     """Quiet test windows for detection, computed by the rule itself: half of them (at
     most ``n_hard``) containing one of the feature's top input tokens, when any do."""
     threshold = 0.1 * (row["max"] or 0.0)
-    idxs = [r[0] for r in db.execute("SELECT idx FROM windows WHERE corpus_id = ? AND split = 'test' ORDER BY idx",
-                                     [row["corpus_id"]])]
+    idxs = store.window_indices(db, row["corpus_id"], "test")
     random.Random(f"{seed}:{row['feature']}").shuffle(idxs)
     missing = [i for i in idxs[:400] if i not in strings]
     for i, w in store.get_windows(db, row["corpus_id"], missing).items():
@@ -206,7 +214,7 @@ def _planted_items(db, subject: Subject, config: "BenchConfig", capture_config: 
     for c in concepts:
         row = store.get_feature(db, subject.name, c.feature, corpus_id=cache.corpus_id)
         lc, evidence, selection, test = _score_sets(db, subject, row, config, with_outputs=True)
-        activating, negatives = labeling._detection_sets(db, subject, row, evidence, test, lc)
+        activating, negatives = detection_sets(db, subject, row, evidence, test, lc)
         items.append(BenchItem("planted", c.feature, row, evidence, selection, test, activating, negatives,
                                c.rule.description, c.rule.decoys, c.rule.family,
                                {"probe": c.probe, "rule": c.rule.name}))

@@ -8,9 +8,8 @@ interrupted run loses at most one pass and a rerun does only what is missing.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from mechanic import store
 from mechanic.tools import (
@@ -23,7 +22,7 @@ from mechanic.tools import (
     window_split,
 )
 
-__all__ = ["CacheSummary", "cache_features", "finishing", "register_model", "register_stored_directions"]
+__all__ = ["CacheSummary", "cache_features", "register_model", "register_stored_directions"]
 
 # Per-feature state is ~(top_k + bottom_k + decile_pool + n_random) x window floats;
 # this many features per pass keeps a pass under ~1 GB at the defaults.
@@ -50,21 +49,6 @@ class CacheSummary:
         d = asdict(self)
         d["tokens_per_second"] = round(self.tokens_per_second, 1)
         return d
-
-
-@contextmanager
-def finishing(db, run_id: int) -> Iterator[None]:
-    """Mark the run ``done`` when the block completes, ``interrupted`` on Ctrl-C, and
-    ``failed`` with the error on any exception (which still propagates)."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        store.finish_run(db, run_id, "interrupted")
-        raise
-    except Exception as exc:
-        store.finish_run(db, run_id, "failed", f"{type(exc).__name__}: {exc}")
-        raise
-    store.finish_run(db, run_id, "done")
 
 
 def register_model(db, subject: Subject) -> int:
@@ -112,7 +96,7 @@ def cache_features(
     done = store.captured_features(db, model_id, corpus_id)
     todo = [f for f in features if str(f) not in done]
     summary = CacheSummary(subject.name, corpus_id, run_id, len(features), len(features) - len(todo), 0)
-    with finishing(db, run_id):
+    with store.finishing(db, run_id):
         if todo:
             windows = corpus_windows(subject.tokenizer, source, n_tokens=n_tokens, length=length, seed=config.seed)
             splits = {w.index: window_split(w.index, config.seed) for w in windows}

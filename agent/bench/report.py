@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-
 from mechanic import store
 from mechanic.evals.metrics import bootstrap_ci
 from mechanic.tools import MechanicError

@@ -10,7 +10,6 @@ from functools import wraps
 from pathlib import Path
 
 import click
-
 from mechanic import store
 from mechanic.tools import MechanicError
 
@@ -72,7 +71,7 @@ class Context:
         return self._subject
 
     def subject_with_directions(self):
-        from .caching import register_stored_directions
+        from ..pipeline import register_stored_directions
 
         subject = self.subject()
         if self.db_path == ":memory:" or Path(self.db_path).exists():

@@ -16,11 +16,11 @@ from mechanic import prompts, store
 from mechanic.evals.lm import LLM, Usage
 from mechanic.tools import Subject
 
+from ..explainers import ParseError, parse_explanation
 from .drivers import DRIVERS, make_driver, parse_json_object
-from .explainers.base import ParseError, parse_explanation
 from .instruments import Instruments
-from .judging import verdict
 from .toolschema import ToolError, validate_arguments
+from .verdicts import verdict
 
 __all__ = ["AgentConfig", "Agent", "DESIGN_TOOLS", "FINISH", "METHOD", "State"]
 
@@ -232,8 +232,8 @@ class Agent:
     def _fewshot_hypotheses(self, state: State, used: Usage, known: set[str]) -> list[tuple[str, str]]:
         """Competing hypotheses sampled from few-shot labels of different slices of the
         evidence: what small local models do far better than writing JSON prose."""
-        from .evidence import load_evidence
-        from .explainers import OneShotExplainer
+        from mechanic.agent.evidence import load_evidence
+        from mechanic.agent.explainers import OneShotExplainer
 
         evidence = load_evidence(self.db, self.subject, self.row, with_outputs=False)
         pool = evidence.top + evidence.deciles
@@ -255,8 +255,8 @@ class Agent:
     def _fallback_hypothesis(self, used: Usage) -> list[tuple[str, str]]:
         """One hypothesis from the plain explainer, when the model wrote no usable
         hypothesis (small models manage a few-shot label better than JSON prose)."""
-        from .evidence import load_evidence
-        from .explainers import OneShotExplainer
+        from mechanic.agent.evidence import load_evidence
+        from mechanic.agent.explainers import OneShotExplainer
 
         result = OneShotExplainer(self.llm, retries=0, seed=self.config.seed).explain(
             load_evidence(self.db, self.subject, self.row))
@@ -382,10 +382,9 @@ class Agent:
         select split; all None without a simulator or a single candidate."""
         if self.simulator is None or len(texts) < 2:
             return [None] * len(texts)
+        from mechanic.agent.evidence import load_scoring_set
         from mechanic.evals.records import Record, crop
         from mechanic.evals.scorers.simulation import simulation_scores_many
-
-        from .evidence import load_scoring_set
 
         selection = load_scoring_set(self.db, self.subject, self.row, "select", n_top=self.config.n_top,
                                      n_random=self.config.n_random)

@@ -30,9 +30,7 @@ from mechanic import prompts, store
 from mechanic.evals.lm import LLM, LLMError, Usage
 from mechanic.tools import Subject, parse_feature
 
-from .drivers import parse_json_object
-from .instruments import Instruments
-from .toolschema import MAX_CHARS, MAX_ITEMS, ToolError
+from .investigation import MAX_CHARS, MAX_ITEMS, Instruments, ToolError, parse_json_object
 
 __all__ = ["ASK_KINDS", "Answer", "ask", "route"]
 

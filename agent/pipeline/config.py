@@ -1,0 +1,66 @@
+"""What a labeling run is configured by: methods, scorers, and the frozen
+:class:`LabelConfig` whose hash keys every stored explanation (and so resume)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from mechanic import store
+from mechanic.evals.offline import DEFAULT_SIMULATOR
+from mechanic.tools import MechanicError
+
+__all__ = ["AGENT_METHODS", "CONTROLS", "DEFAULT_METHODS", "DEFAULT_SIMULATOR", "METHODS", "SCORERS", "LabelConfig", "method_rank"]
+
+DEFAULT_METHODS = ("tokens", "oneshot", "bestofk")
+# agent: an investigation per feature; tiered: oneshot, then the agent where it scores low
+AGENT_METHODS = ("agent", "tiered")
+METHODS = (*DEFAULT_METHODS, *AGENT_METHODS)
+SCORERS = ("simulation", "detection", "fuzzing", "embedding", "intervention")
+CONTROLS = ("random", "shuffled")
+
+# The most elaborate method first: the shuffled floor borrows that method's explanation.
+_RANK = {"agent": 0, "tiered": 0, "bestofk": 1, "oneshot": 2, "tokens": 3}
+
+
+def method_rank(method: str) -> int:
+    """How elaborate ``method`` is (0 most); unknown methods rank last."""
+    return _RANK.get(method, len(set(_RANK.values())))
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Everything that changes what ``label`` produces (its hash keys resume)."""
+
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    explainer: str = "local"  # local | local:SPEC | openai:MODEL
+    simulator: str = DEFAULT_SIMULATOR  # scores simulation, detection, fuzzing: embedding | trained | LLM spec
+    scorers: tuple[str, ...] = ("simulation", "detection", "embedding", "intervention")
+    k: int = 5  # best-of-k candidates
+    agent_llm_calls: int = 24  # agent and tiered: budgets per investigation
+    agent_tool_calls: int = 24
+    agent_seconds: float = 900.0
+    threshold: float = 0.3  # tiered: the agent runs where oneshot's select-split simulation score is below this
+    n_top: int = 5  # held-out top windows scored per feature (test split)
+    n_deciles: int = 10  # held-out activating windows across deciles (detection, fuzzing)
+    n_random: int = 5  # held-out random windows
+    n_hard_negatives: int = 5
+    score_length: int = 32  # tokens per scored window (cropped around the peak)
+    style: str = "auto"  # explainer prompt: auto | chat | fewshot
+    seed: int = 0
+    # what is captured first when missing
+    corpus: str = "default"
+    n_tokens: int = 20_000
+    window: int = 64
+
+    def __post_init__(self):
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad or not self.methods:
+            raise MechanicError(f"unknown method {bad[0] if bad else '(none)'}; choose from {', '.join(METHODS)}")
+        bad = [s for s in self.scorers if s not in SCORERS]
+        if bad:
+            raise MechanicError(f"unknown scorer {bad[0]!r}; choose from {', '.join(SCORERS)}")
+        if self.k < 1:
+            raise MechanicError("--k must be at least 1")
+
+    def hash(self) -> str:
+        return store.config_hash(asdict(self))

@@ -1,0 +1,67 @@
+"""The LLMs, simulator and embedder of one run, built once and only when needed."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from mechanic.evals.embedding import Embedder
+from mechanic.evals.lm import LLM
+from mechanic.evals.offline import OFFLINE_SIMULATORS, offline_simulator
+from mechanic.evals.simulators import make_simulator
+from mechanic.tools import Subject
+
+from .config import LabelConfig
+
+__all__ = ["Models"]
+
+
+class Models:
+    """What a label or bench run explains and scores with. Each resource is built on
+    first use: a run of the ``tokens`` method alone never loads an LLM."""
+
+    def __init__(self, subject: Subject | None, config: LabelConfig, make_llm: Callable[[str, Subject], LLM]):
+        self.subject = subject
+        self.config = config
+        self._make_llm = make_llm
+        self._cache: dict[str, object] = {}
+
+    def _get(self, key: str, build):
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def llm(self, spec: str) -> LLM:
+        return self._get(f"llm:{spec}", lambda: self._make_llm(spec, self.subject))
+
+    @property
+    def explainer_llm(self) -> LLM:
+        return self.llm(self.config.explainer)
+
+    @property
+    def simulator_llm(self) -> LLM:
+        return self.llm(self.config.simulator)
+
+    @property
+    def is_offline(self) -> bool:
+        """Whether the simulator needs no LLM (``embedding`` or ``trained``)."""
+        return self.config.simulator.partition(":")[0] in OFFLINE_SIMULATORS
+
+    @property
+    def simulator(self):
+        if self.is_offline:
+            return self._get("simulator", lambda: offline_simulator(self.config.simulator))
+        return self._get("simulator", lambda: make_simulator(self.simulator_llm))
+
+    @property
+    def simulator_name(self) -> str:
+        return self.simulator.name if self.is_offline else self.simulator_llm.name
+
+    @property
+    def yes_no_judge(self):
+        """What answers detection and fuzzing: the simulator itself when it is offline
+        (yes at a predicted level of 5 or more), else the simulator's LLM."""
+        return self.simulator if self.is_offline else self.simulator_llm
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._get("embedder", Embedder)

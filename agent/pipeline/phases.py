@@ -1,0 +1,201 @@
+"""The public phases that ``label`` and ``bench`` share: explain, controls, score.
+
+A :class:`Target` is one feature on its way through: its stored row and how to read
+what the explainer sees (``train`` evidence), what best-of-k chooses on (``select``)
+and what the scorers hold out (``test``). ``label`` reads all three from the store;
+a bench suite may bring its own (records files). Each phase does only what the
+store lacks under the configuration hash, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from mechanic import store
+from mechanic.evals.lm import Usage
+from mechanic.evals.scorers import simulation_scores_many
+from mechanic.tools import MechanicError
+
+from ..evidence import Evidence, ScoringSet
+from ..explainers import BestOfKExplainer, ExplainResult, OneShotExplainer, TokensExplainer
+from .agent_methods import explain_with_agent
+from .config import AGENT_METHODS, method_rank
+from .models import Models
+from .scorers import HeldOut, score_explanation, score_records, score_rows
+
+__all__ = ["PhaseCounts", "RANDOM_DESCRIPTIONS", "Target", "ensure_controls", "explain_phase", "make_explainer",
+           "score_phase", "store_explanation"]
+
+# Plausible-sounding descriptions unrelated to any particular feature: the random floor.
+RANDOM_DESCRIPTIONS = (
+    "words related to food and cooking", "closing parentheses", "verbs in the past tense",
+    "names of European cities", "numbers written as digits", "the word 'the' at the start of a sentence",
+    "mentions of animals", "Python import statements", "adjectives describing size", "plural nouns",
+    "words about weather", "question marks", "legal and contractual language", "colors",
+    "first names of people", "tokens inside string literals", "units of measurement", "negation words",
+    "dates and years", "emotional words such as happy or sad", "comparison operators", "file paths",
+    "musical instruments", "words in French", "the end of a list", "HTML tags", "medical terms",
+    "pronouns referring to a woman", "sports and games", "mathematical symbols", "days of the week",
+    "words that start with a capital letter mid-sentence", "error messages", "time expressions like 'later'",
+    "programming keywords for loops", "country names", "words about money", "commas in long lists",
+)
+
+
+@dataclass
+class Target:
+    """One feature to explain and score (see the module doc). The loaders are called
+    when a phase needs them, so a resumed run reads nothing it does not use."""
+
+    name: str
+    row: dict  # its features row
+    evidence: Callable[[], Evidence]  # train split: what explainers see
+    selection: Callable[[], ScoringSet]  # select split: what best-of-k chooses on
+    held_out: Callable[[], HeldOut]  # test split: what every reported score comes from
+    references: tuple[tuple[str, str], ...] = ()  # (method, text) scored as controls: the truth and its decoys
+
+
+@dataclass
+class PhaseCounts:
+    explained: int = 0
+    skipped: int = 0
+    failed: int = 0
+    scored: int = 0
+
+
+def make_explainer(method: str, models: Models, selection: ScoringSet):
+    """The explainer of a method that needs no investigation (tokens, oneshot, bestofk)."""
+    config = models.config
+    if method in AGENT_METHODS:
+        raise MechanicError(f"method {method!r} investigates with the store open: use explain_phase")
+    if method == "tokens":
+        return TokensExplainer()
+    writer = OneShotExplainer(models.explainer_llm, style=config.style, seed=config.seed)
+    if method == "oneshot":
+        return writer
+    records = score_records(selection, config)
+
+    def select(texts: Sequence[str]):
+        results = simulation_scores_many(models.simulator, list(texts), records)
+        values = [next((r.value for r in rs if r.split == "all"), None) for rs in results]
+        usage = Usage()
+        for rs in results:  # the results of one explanation share one usage record
+            for u in {id(r.usage): r.usage for r in rs}.values():
+                usage.merge(u)
+        return values, usage
+
+    return BestOfKExplainer(writer, select, k=config.k, seed=config.seed)
+
+
+def store_explanation(db, row: dict, run_id: int, chash: str, result: ExplainResult,
+                      role: str = "explanation") -> int:
+    return store.write_explanation(
+        db, feature_id=row["id"], run_id=run_id, method=result.method, config_hash=chash, text=result.text,
+        status=result.status, role=role, error=result.error, raw=result.raw, explainer_model=result.explainer_model,
+        prompt_hash=result.prompt_hash, usage=result.usage.to_dict(), details=result.details)
+
+
+def _said(name: str, method: str, status: str, text: str | None, error: str | None) -> str:
+    return f"{name} {method}: " + (text if status == "ok" else f"FAILED ({error})")
+
+
+def explain_phase(db, targets: Sequence[Target], models: Models, run_id: int, chash: str, *,
+                  usage: dict[str, Usage], concurrency: int = 1,
+                  say: Callable[[str], None] = lambda _m: None) -> PhaseCounts:
+    """Explain every (target, method) that has no explanation under ``chash``; spent
+    LLM usage is merged into ``usage`` per method."""
+    counts = PhaseCounts()
+    jobs = []
+    for method in models.config.methods:
+        done = store.labeled_features(db, chash, method)
+        for t in targets:
+            if t.row["id"] in done:
+                counts.skipped += 1
+            else:
+                jobs.append((method, t))
+    plain = [(m, t) for m, t in jobs if m not in AGENT_METHODS]
+    if plain:
+        _explain_plain(db, plain, models, run_id, chash, usage, counts, concurrency, say)
+    agent_jobs = [(m, t) for m, t in jobs if m in AGENT_METHODS]
+    for i, (method, t) in enumerate(agent_jobs, 1):  # in this thread: an investigation writes as it goes
+        expl, spent = explain_with_agent(db, models.subject, t.row, method, models, run_id, chash, say)
+        usage.setdefault(method, Usage()).merge(spent)
+        counts.explained += 1
+        counts.failed += expl["status"] != "ok"
+        say(f"[{i}/{len(agent_jobs)}] " + _said(t.name, method, expl["status"], expl["text"], expl["error"]))
+    return counts
+
+
+def _explain_plain(db, jobs, models: Models, run_id, chash, usage, counts: PhaseCounts, concurrency, say) -> None:
+    prepared = [(m, t, make_explainer(m, models, t.selection()), t.evidence()) for m, t in jobs]  # store reads here
+    # Only endpoints serve calls in parallel; an in-process model runs one at a time,
+    # and threads queued on it would only blur each explanation's measured cost.
+    parallel = getattr(models.explainer_llm, "parallel", False) if any(m != "tokens" for m, _ in jobs) else False
+    workers = max(1, concurrency) if parallel else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(lambda job: job[2].explain(job[3]), prepared)
+        for i, ((method, t, _, _), result) in enumerate(zip(prepared, results), 1):
+            store_explanation(db, t.row, run_id, chash, result)
+            usage.setdefault(method, Usage()).merge(result.usage)
+            counts.explained += 1
+            counts.failed += result.status != "ok"
+            say(f"[{i}/{len(prepared)}] " + _said(t.name, method, result.status, result.text, result.error))
+
+
+def _best_text(db, row_id: int, chash: str) -> str | None:
+    ok = [e for e in store.get_explanations(db, feature_id=row_id, config_hash=chash, role="explanation")
+          if e["status"] == "ok"]
+    ok.sort(key=lambda e: method_rank(e["method"]))
+    return ok[0]["text"] if ok else None
+
+
+def ensure_controls(db, targets: Sequence[Target], run_id: int, chash: str, seed: int) -> None:
+    """The floors for every target that lacks them — a *random* description and a
+    *shuffled* one (another target's most elaborate explanation) — and its references."""
+    best = {t.name: _best_text(db, t.row["id"], chash) for t in targets}
+    names = [t.name for t in targets]
+    rng = random.Random(seed)
+    for i, t in enumerate(targets):
+        have = {e["method"] for e in store.get_explanations(db, feature_id=t.row["id"], config_hash=chash,
+                                                            role="control")}
+        new: list[ExplainResult] = []
+        if "random" not in have:
+            new.append(ExplainResult("random", random.Random(f"{seed}:{t.name}").choice(RANDOM_DESCRIPTIONS),
+                                     explainer_model="none"))
+        if "shuffled" not in have:
+            others = [n for n in names if n != t.name and best.get(n)]
+            if others:
+                donor = others[(i + rng.randrange(len(others))) % len(others)]
+                new.append(ExplainResult("shuffled", best[donor], explainer_model="none",
+                                         details={"from_feature": donor}))
+        for method, text in t.references:
+            if method not in have:
+                new.append(ExplainResult(method, text, explainer_model="ground truth"))
+        for result in new:
+            store_explanation(db, t.row, run_id, chash, result, role="control")
+
+
+def score_phase(db, targets: Sequence[Target], models: Models, run_id: int, chash: str, *,
+                usage: Usage, say: Callable[[str], None] = lambda _m: None) -> PhaseCounts:
+    """Score every stored explanation and control of ``targets`` that has no scores;
+    the scores of one explanation are written in one transaction."""
+    counts = PhaseCounts()
+    todo = []
+    for t in targets:
+        for e in store.get_explanations(db, feature_id=t.row["id"], config_hash=chash):
+            if e["status"] == "ok" and e["role"] != "candidate" and not store.get_scores(db, e["id"]):
+                todo.append((t, e))
+    held: tuple[str, HeldOut] | None = None  # one target's held-out windows at a time
+    for i, (t, e) in enumerate(todo, 1):
+        if held is None or held[0] != t.name:
+            held = (t.name, t.held_out())
+        results = score_explanation(models, held[1], e["text"])
+        with db.atomic():
+            store.write_scores(db, e["id"], run_id, score_rows(results))
+        for spent in {id(r.usage): r.usage for r in results}.values():  # results may share one usage
+            usage.merge(spent)
+        counts.scored += 1
+        say(f"[{i}/{len(todo)}] scored {t.name} {e['method']}")
+    return counts
