@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
-
 from mechanic.tools.errors import MechanicError
 
 __all__ = ["DIM", "MODEL_NAME", "Embedder", "TextEmbedder", "default_embedder", "model_path"]

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 import numpy as np
-
 from mechanic.prompts import prompt_hash, render
 
 from .embedding import TextEmbedder

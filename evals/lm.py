@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
-
 from mechanic.tools.errors import MechanicError
 
 __all__ = ["Completion", "LLM", "LLMError", "SlotScorer", "TextCompleter", "Usage", "has_slots", "has_text_completion"]

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from mechanic.tools.errors import MechanicError
 
 from .embedding import DIM, Embedder, default_embedder

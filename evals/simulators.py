@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol, Sequence, TypeVar
 
 import numpy as np
-
 from mechanic.prompts import prompt_hash, render
 
 from .lm import LLM, Completion, LLMError, SlotScorer, Usage, has_slots

@@ -11,11 +11,22 @@ from .capture import (
     activations_on_ids,
     capture,
     context_token_id,
+    summarise_values,
 )
 from .corpus import Window, corpus_spec, corpus_windows, iter_documents, window_split
 from .errors import ArchitectureError, CorpusError, FeatureIdError, MechanicError, ModelLoadError
 from .hooks import StopForward, forward_until, hooked
-from .interventions import Effect, ablate, effect, intervened, parse_site, patch, steer
+from .interventions import (
+    Effect,
+    ablate,
+    ablation_edits,
+    effect,
+    intervened,
+    intervened_logits,
+    parse_site,
+    patch,
+    steer,
+)
 from .probing import (
     ProbeResult,
     add_probe_direction,
@@ -54,12 +65,15 @@ __all__ = [
     "TextActivations",
     "Window",
     "ablate",
+    "ablation_edits",
     "add_probe_direction",
     "intervened",
+    "intervened_logits",
     "parse_site",
     "activations",
     "activations_on_ids",
     "capture",
+    "summarise_values",
     "collect_activations",
     "collect_token_activations",
     "context_token_id",

@@ -234,7 +234,7 @@ class Site:
         return str(self.feature)
 
 
-def _neuron_site(feature: FeatureId, hook: Hookpoint, i: int) -> Site:
+def neuron_site(feature: FeatureId, hook: Hookpoint, i: int) -> Site:
     def read(x: torch.Tensor) -> torch.Tensor:
         return x[..., i]
 
@@ -246,7 +246,7 @@ def _neuron_site(feature: FeatureId, hook: Hookpoint, i: int) -> Site:
     return Site(feature, hook, read, write, ("index", i))
 
 
-def _head_site(feature: FeatureId, hook: Hookpoint, h: int, head_dim: int) -> Site:
+def head_site(feature: FeatureId, hook: Hookpoint, h: int, head_dim: int) -> Site:
     sl = slice(h * head_dim, (h + 1) * head_dim)
 
     def read(x: torch.Tensor) -> torch.Tensor:
@@ -263,7 +263,7 @@ def _head_site(feature: FeatureId, hook: Hookpoint, h: int, head_dim: int) -> Si
     return Site(feature, hook, read, write, ("head", (h, head_dim)))
 
 
-def _direction_site(feature: FeatureId, hook: Hookpoint, d: torch.Tensor) -> Site:
+def direction_site(feature: FeatureId, hook: Hookpoint, d: torch.Tensor) -> Site:
     d = d.detach().float()
     sq = float(d @ d)
 
@@ -278,7 +278,7 @@ def _direction_site(feature: FeatureId, hook: Hookpoint, d: torch.Tensor) -> Sit
     return Site(feature, hook, read, write, ("direction", d))
 
 
-def _sae_site(feature: FeatureId, hook: Hookpoint, sae: "SAE", i: int) -> Site:
+def sae_site(feature: FeatureId, hook: Hookpoint, sae: "SAE", i: int) -> Site:
     def read(x: torch.Tensor) -> torch.Tensor:
         return sae.encode(x, indices=[i])[..., 0]
 

@@ -30,13 +30,13 @@ from .sites import (
     FeatureId,
     Hookpoint,
     Site,
-    _direction_site,
-    _head_site,
-    _neuron_site,
-    _sae_site,
     architecture_for,
+    direction_site,
+    head_site,
+    neuron_site,
     parse_feature,
     parse_features,
+    sae_site,
 )
 
 __all__ = [
@@ -200,19 +200,19 @@ class Subject:
             feature = parse_feature(feature)
         self.features(str(feature))  # validate ranges and names
         if feature.kind == "mlp":
-            return _neuron_site(feature, self.hookpoint("mlp", feature.layer), feature.index)
+            return neuron_site(feature, self.hookpoint("mlp", feature.layer), feature.index)
         if feature.kind == "attn":
-            return _head_site(feature, self.hookpoint("attn", feature.layer), feature.index, self.head_dim)
+            return head_site(feature, self.hookpoint("attn", feature.layer), feature.index, self.head_dim)
         if feature.kind == "resid":
             if feature.name.isdigit():
                 d = torch.zeros(self.d_model)
                 d[int(feature.name)] = 1.0
             else:
                 d = self._direction(feature.name, str(feature))
-            return _direction_site(feature, self.hookpoint("resid", feature.layer), d)
+            return direction_site(feature, self.hookpoint("resid", feature.layer), d)
         if feature.kind == "sae":
             sae = self._sae(feature.name, str(feature))
-            return _sae_site(feature, self.sae_hookpoint(sae), sae, feature.index)
+            return sae_site(feature, self.sae_hookpoint(sae), sae, feature.index)
         raise FeatureIdError(f"unknown feature kind {feature.kind!r}")
 
     def add_direction(self, name: str, vector: torch.Tensor) -> None:

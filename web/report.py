@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-
 from mechanic import store
 
 __all__ = ["write_report", "render_report"]

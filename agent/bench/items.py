@@ -25,7 +25,11 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from mechanic import store
 from mechanic.evals.records import Record, crop
+from mechanic.evals.suites import RULES
+from mechanic.evals.suites.neuron_records import load_records
+from mechanic.evals.suites.planted import plant_concepts
 from mechanic.tools import CaptureConfig, Subject, corpus_spec, corpus_windows, window_split
+from mechanic.tools.capture import summarise_values
 
 from ..evidence import Evidence, ScoringSet, load_evidence, load_scoring_set
 from ..pipeline import HeldOut, Target, cache_features, detection_sets, register_model
@@ -86,8 +90,6 @@ def _capture_rules(db, subject: Subject, rules, config: "BenchConfig", capture_c
                    run_id: int) -> int:
     """Store ``rule:NAME`` features (statistics and exemplars) for the rules not yet
     stored for this corpus sample; returns the corpus id."""
-    from mechanic.tools.capture import summarise_values
-
     corpus_id, windows = _stored_windows(db, subject, config, capture_config)
     model_id = register_model(db, subject)
     done = store.captured_features(db, model_id, corpus_id)
@@ -148,8 +150,6 @@ def _rules_items(db, subject: Subject, config: "BenchConfig", capture_config: Ca
     """(items, skipped): the first ``--limit`` rules active in enough windows of the
     corpus sample, ready to measure, and the bench_items entries of the rules that are
     not (recorded, not measured). Every rule is captured — it costs no forward pass."""
-    from mechanic.evals.suites import RULES
-
     corpus_id = _capture_rules(db, subject, RULES, config, capture_config, run_id)
     strings: dict[int, list[str]] = {}  # token strings of the test windows, decoded once for every rule
     items, skipped = [], []
@@ -198,8 +198,6 @@ def _skipped(row: dict, description, decoys, family, reason: str) -> dict:
 
 
 def _planted_items(db, subject: Subject, config: "BenchConfig", capture_config: CaptureConfig, run_id: int):
-    from mechanic.evals.suites.planted import plant_concepts
-
     _, windows = _stored_windows(db, subject, config, capture_config)
     n = min(config.limit or 12, 12)
     concepts = plant_concepts(subject, windows, layer=config.layer, n=n, seed=capture_config.seed)
@@ -245,8 +243,6 @@ def _input_tokens(records: Sequence[Record], k: int = 12) -> list[tuple[str, flo
 
 
 def _records_items(db, config: "BenchConfig", run_id: int):
-    from mechanic.evals.suites.neuron_records import load_records
-
     path = Path(config.suite.partition(":")[2]).expanduser()
     features = load_records(path)
     if config.limit:

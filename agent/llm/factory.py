@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from mechanic.evals.lm import LLM, LLMError
-from mechanic.tools import Subject
+from mechanic.tools import Subject, load_subject
+
+from .local import LocalLLM
+from .openai_backend import OpenAILLM
 
 __all__ = ["make_llm", "LLM_SPECS"]
 
@@ -20,17 +23,9 @@ def make_llm(spec: str, subject: Subject | None = None) -> LLM:
     on an OpenAI-compatible endpoint."""
     kind, _, rest = (spec or "").strip().partition(":")
     if kind == "local" and not rest:
-        from .local import LocalLLM
-
         return LocalLLM(subject)
     if kind == "local":
-        from mechanic.tools import load_subject
-
-        from .local import LocalLLM
-
         return LocalLLM(load_subject(rest))
     if kind == "openai" and rest:
-        from .openai_backend import OpenAILLM
-
         return OpenAILLM(rest)
     raise LLMError(f"unknown LLM spec {spec!r}; use one of: " + "; ".join(LLM_SPECS))

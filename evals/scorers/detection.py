@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-
 from mechanic.prompts import render, render_around
 
 from ..lm import Completion, LLMError, Usage, has_slots

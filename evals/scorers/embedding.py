@@ -12,7 +12,6 @@ import time
 from typing import Sequence
 
 import numpy as np
-
 from mechanic.tools.errors import MechanicError
 
 from ..embedding import TextEmbedder

@@ -50,7 +50,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-
 from mechanic.tools import FeatureId, Subject, activations, context_token_id, forward_until, output_tokens
 from mechanic.tools.errors import MechanicError
 from mechanic.tools.interventions import steer_edits

@@ -13,7 +13,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._text import (
-    COMMENT, DOC, IDENTIFIER, NEGATION, NUMBER, SENTENCE_END, STRING, TokenText, bracket_depth, code_classes,
+    COMMENT,
+    DOC,
+    IDENTIFIER,
+    NEGATION,
+    NUMBER,
+    SENTENCE_END,
+    STRING,
+    TokenText,
+    bracket_depth,
+    code_classes,
 )
 
 # ------------------------------------------------------------ regions of text

@@ -13,7 +13,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ._text import (
-    HASH, IDENTIFIER, LETTER_WORD, NEGATION, NUMBER, SENTENCE_END, TokenText, code_classes,
+    HASH,
+    IDENTIFIER,
+    LETTER_WORD,
+    NEGATION,
+    NUMBER,
+    SENTENCE_END,
+    TokenText,
+    code_classes,
 )
 
 # ------------------------------------------------------------------ word lists

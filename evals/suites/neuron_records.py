@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from mechanic.tools.errors import MechanicError
 
 from ..records import Record

@@ -19,7 +19,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-
 from mechanic.tools import Subject, context_token_id, forward_until, window_split
 from mechanic.tools.errors import MechanicError
 from mechanic.tools.probing import fit_probe, probe_direction

@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
 from mechanic.tools.errors import MechanicError
 
 from ..records import Record

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
 from mechanic.tools.corpus import corpus_windows
 
 from ..suites.rules import RULES

@@ -28,8 +28,8 @@ import numpy as np
 
 from ..metrics import pearson
 from ..offline import PARAMS, RELATIONS, Head, head_logits, relations
-from ..token_views import FLAGS, PHRASES, VIEWS
 from ..records import Record
+from ..token_views import FLAGS, PHRASES, VIEWS
 from .library import LibraryRule, pick_decoys
 
 __all__ = ["Pool", "TrainConfig", "build_pool", "calibrate", "rule_activations", "train_head",
