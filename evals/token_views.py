@@ -42,8 +42,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .embedding import DIM, Embedder, default_embedder
-from .suites._text import COMMENT, DOC, STRING, bracket_depth, code_classes
 from .token_features import CONTEXT, char_ranges, span_texts
+from .token_text import COMMENT, DOC, STRING, bracket_depth, code_classes
 
 __all__ = ["DIM_VIEWS", "EMBEDDED", "FLAGS", "PHRASES", "SHAPES", "STRUCTURES", "VIEWS", "TokenViews", "shape_flags", "split",
            "structure_flags", "word_texts"]

@@ -18,7 +18,7 @@ __all__ = ["SCORE_COLUMNS", "TRUTH_COLUMNS", "COST_COLUMNS", "bench_summary", "c
 SCORE_COLUMNS = ("sim", "sim_top", "detect", "fuzz", "embed", "causal")
 TRUTH_COLUMNS = ("truth_llm", "truth_embedding", "truth_cos")
 COST_COLUMNS = ("cost_calls", "cost_tokens", "cost_seconds")
-ORDER = {"tokens": 0, "oneshot": 1, "bestofk": 2, "agent": 3, "tiered": 4, "random": 6, "shuffled": 7, "truth": 8,
+ORDER = {"tokens": 0, "search": 1, "oneshot": 2, "bestofk": 3, "agent": 4, "tiered": 5, "random": 6, "shuffled": 7, "truth": 8,
          "decoy_1": 9, "decoy_2": 10}
 CHANCE = {"truth_llm": 1 / 3, "truth_embedding": 1 / 3, "validity": 0.5}
 

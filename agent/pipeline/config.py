@@ -9,17 +9,19 @@ from mechanic import store
 from mechanic.evals.offline import DEFAULT_SIMULATOR
 from mechanic.tools import MechanicError
 
-__all__ = ["AGENT_METHODS", "CONTROLS", "DEFAULT_METHODS", "DEFAULT_SIMULATOR", "METHODS", "SCORERS", "LabelConfig", "method_rank"]
+__all__ = ["AGENT_METHODS", "LLM_METHODS", "CONTROLS", "DEFAULT_METHODS", "DEFAULT_SIMULATOR", "METHODS", "SCORERS", "LabelConfig", "method_rank"]
 
 DEFAULT_METHODS = ("tokens", "oneshot", "bestofk")
+# search: descriptions composed from a grammar and chosen by the simulator, no LLM
+LLM_METHODS = ("oneshot", "bestofk")
 # agent: an investigation per feature; tiered: oneshot, then the agent where it scores low
 AGENT_METHODS = ("agent", "tiered")
-METHODS = (*DEFAULT_METHODS, *AGENT_METHODS)
+METHODS = (*DEFAULT_METHODS, "search", *AGENT_METHODS)
 SCORERS = ("simulation", "detection", "fuzzing", "embedding", "intervention")
 CONTROLS = ("random", "shuffled")
 
 # The most elaborate method first: the shuffled floor borrows that method's explanation.
-_RANK = {"agent": 0, "tiered": 0, "bestofk": 1, "oneshot": 2, "tokens": 3}
+_RANK = {"agent": 0, "tiered": 0, "bestofk": 1, "search": 2, "oneshot": 3, "tokens": 4}
 
 
 def method_rank(method: str) -> int:

@@ -20,9 +20,9 @@ from mechanic.evals.scorers import simulation_scores_many
 from mechanic.tools import MechanicError
 
 from ..evidence import Evidence, ScoringSet
-from ..explainers import BestOfKExplainer, ExplainResult, OneShotExplainer, TokensExplainer
+from ..explainers import BestOfKExplainer, ExplainResult, OneShotExplainer, SearchExplainer, TokensExplainer
 from .agent_methods import explain_with_agent
-from .config import AGENT_METHODS, method_rank
+from .config import AGENT_METHODS, LLM_METHODS, method_rank
 from .models import Models
 from .scorers import HeldOut, score_explanation, score_records, score_rows
 
@@ -66,12 +66,14 @@ class PhaseCounts:
 
 
 def make_explainer(method: str, models: Models, selection: ScoringSet):
-    """The explainer of a method that needs no investigation (tokens, oneshot, bestofk)."""
+    """The explainer of a method that needs no investigation (tokens, search, oneshot, bestofk)."""
     config = models.config
     if method in AGENT_METHODS:
         raise MechanicError(f"method {method!r} investigates with the store open: use explain_phase")
     if method == "tokens":
         return TokensExplainer()
+    if method == "search":
+        return SearchExplainer(models.simulator, score_records(selection, config), models.embedder)
     writer = OneShotExplainer(models.explainer_llm, style=config.style, seed=config.seed)
     if method == "oneshot":
         return writer
@@ -132,7 +134,7 @@ def _explain_plain(db, jobs, models: Models, run_id, chash, usage, counts: Phase
     prepared = [(m, t, make_explainer(m, models, t.selection()), t.evidence()) for m, t in jobs]  # store reads here
     # Only endpoints serve calls in parallel; an in-process model runs one at a time,
     # and threads queued on it would only blur each explanation's measured cost.
-    parallel = getattr(models.explainer_llm, "parallel", False) if any(m != "tokens" for m, _ in jobs) else False
+    parallel = getattr(models.explainer_llm, "parallel", False) if any(m in LLM_METHODS for m, _ in jobs) else False
     workers = max(1, concurrency) if parallel else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(lambda job: job[2].explain(job[3]), prepared)

@@ -19,7 +19,7 @@ PRIMARY = (
     ("embed", "embedding", "test", "auroc"),
     ("causal", "intervention", "prompts", "auroc"),
 )
-ORDER = {"tokens": 0, "oneshot": 1, "bestofk": 2, "agent": 3, "random": 8, "shuffled": 9}
+ORDER = {"tokens": 0, "search": 1, "oneshot": 2, "bestofk": 3, "agent": 4, "tiered": 5, "random": 8, "shuffled": 9}
 
 
 @dataclass

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._text import (
+from ..token_text import (
     COMMENT,
     DOC,
     IDENTIFIER,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ._text import (
+from ..token_text import (
     HASH,
     IDENTIFIER,
     LETTER_WORD,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..suites._text import STRING, TokenText, bracket_depth, code_classes
+from ..token_text import STRING, TokenText, bracket_depth, code_classes
 from . import _words as words
 
 __all__ = ["FAMILIES", "LibraryRule", "library_rules", "pick_decoys"]

@@ -10,7 +10,7 @@ def test_every_configurable_scorer_has_a_function_and_no_other():
 def test_the_shuffled_floor_borrows_from_the_most_elaborate_method():
     ranked = sorted(METHODS, key=method_rank)
     assert ranked[:2] == ["agent", "tiered"]
-    assert ranked[2:] == ["bestofk", "oneshot", "tokens"]
+    assert ranked[2:] == ["bestofk", "search", "oneshot", "tokens"]
     assert method_rank("something else") > max(method_rank(m) for m in METHODS)
 
 

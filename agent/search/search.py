@@ -1,0 +1,180 @@
+"""Description search: candidates from the grammar, measured, the best kept.
+
+1. **Propose** (:mod:`.propose`): rules of every kind from where the feature peaks
+   in its ``train`` windows.
+2. **Measure the rule**: each rule's predicate against the real activations of the
+   ``train`` windows (pooled Pearson) — no simulator yet, so hundreds of candidates
+   cost milliseconds. Conjunctions of the best rules with the best regions and
+   contexts, and a second mode for the peaks the best rule misses, are added here.
+3. **Measure the sentence**: the simulator reads the best few candidates' sentences
+   and predicts the ``train`` windows; a sentence the simulator misreads loses here,
+   whatever its rule's fit.
+4. **Choose on ``select``**: the best few readable sentences by (3) are measured on
+   the ``select`` split, which the search has not looked at — the rule's fit and the
+   simulator's reading of the sentence — and the best, less a small cost per word
+   listed, is the explanation.
+
+``test`` is never read: every reported score of the winner stays held out.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from mechanic.evals.embedding import Embedder
+from mechanic.evals.lm import Usage
+from mechanic.evals.metrics import pearson
+from mechanic.evals.records import Record, crop
+from mechanic.evals.scorers import simulation_scores_many
+
+from . import grammar
+from .grammar import Rule, WindowView
+from .propose import Peaks, find_peaks, propose, score_categories
+
+__all__ = ["Candidate", "SearchConfig", "SearchResult", "rank_by_fit", "search_descriptions"]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How widely the search looks (defaults sized for ~1 s a feature on 2 CPU cores)."""
+
+    simulate: int = 8  # candidates whose sentences the simulator reads on train
+    select: int = 4  # of those, how many are scored on select
+    # A finalist's sentence must be read by the simulator at this share of the best
+    # finalist's train score: a rule that fits but that no one can read is no explanation.
+    readable: float = 0.25
+    score_length: int = 32  # tokens per simulated window, cropped around the peak
+    read_windows: int = 8  # train windows (the top ones) the simulator reads each finalist on
+    second_mode: float = 0.3  # look for a second mode when the best rule misses this share of the peak weight
+    # What one more listed word or joined part costs a candidate's select score: of two
+    # descriptions that simulate alike, the more general one is the better explanation.
+    parsimony: float = 0.02
+    # Only rules that fit the train activations at this share of the best fit go to the
+    # simulator: a sentence must be true of the feature, not merely read well.
+    min_fit: float = 0.5
+
+
+@dataclass
+class Candidate:
+    rule: Rule
+    fit: float | None = None  # the rule's predicate against train activations
+    train: float | None = None  # the simulator reading the sentence, on train
+    select: float | None = None  # the same on select
+    select_fit: float | None = None  # the rule's predicate against select activations
+
+    def to_dict(self) -> dict:
+        return {"text": self.rule.text, "kind": self.rule.kind, "fit": _round(self.fit),
+                "train": _round(self.train), "select": _round(self.select), "select_fit": _round(self.select_fit)}
+
+
+@dataclass
+class SearchResult:
+    best: Candidate | None
+    candidates: list[Candidate]  # measured by the simulator, best first
+    proposed: int  # rules proposed in all
+    usage: Usage = field(default_factory=Usage)
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 4)
+
+
+def _fit(rule: Rule, peaks: Peaks) -> float | None:
+    """Pooled Pearson of the rule's levels with the activations over all windows."""
+    levels = np.concatenate([rule.levels(v) for v in peaks.views])
+    acts = np.concatenate(peaks.activations)
+    return pearson(levels, acts)
+
+
+def rank_by_fit(rules: Sequence[Rule], peaks: Peaks) -> list[Candidate]:
+    scored = [Candidate(r, _fit(r, peaks)) for r in rules]
+    return sorted((c for c in scored if c.fit is not None and c.fit > 0), key=lambda c: -c.fit)
+
+
+def _combinations(ranked: list[Candidate], peaks: Peaks, config: SearchConfig) -> list[Rule]:
+    """Conjunctions of the best rules with the best region or context, and, when the
+    best rule leaves much of the peak weight unexplained, a second mode."""
+    heads = [c.rule for c in ranked if c.rule.kind in ("identity", "category", "shape", "suffix", "prefix")][:2]
+    wheres = [c.rule for c in ranked if c.rule.kind in ("region", "after", "before")][:2]
+    out = [grammar.together(h, w) for h in heads for w in wheres]
+    if ranked:
+        best = ranked[0].rule
+        missed = [(i, t, w) for i, t, w in peaks.where if best.levels(peaks.views[i])[t] <= 0]
+        if sum(w for _, _, w in missed) >= config.second_mode * peaks.total:
+            rest = Peaks(peaks.views, peaks.activations, missed)
+            second = rank_by_fit(propose(rest), rest)
+            second = [c for c in second if c.rule.text != best.text]
+            if second:
+                out.append(grammar.either(best, second[0].rule))
+    return out
+
+
+def _simulated(simulator, candidates: list[Candidate], records: list[Record], attr: str, usage: Usage) -> None:
+    if not candidates or not records:
+        return
+    results = simulation_scores_many(simulator, [c.rule.text for c in candidates], records)
+    for c, rs in zip(candidates, results):
+        setattr(c, attr, next((r.value for r in rs if r.split == "all"), None))
+        for u in {id(r.usage): r.usage for r in rs}.values():
+            usage.merge(u)
+
+
+def _diverse(ranked: list[Candidate], n: int) -> list[Candidate]:
+    """The best ``n`` by fit, at most two of a kind while other kinds remain."""
+    out, per_kind = [], {}
+    for c in ranked:
+        if per_kind.get(c.rule.kind, 0) < 2:
+            out.append(c)
+            per_kind[c.rule.kind] = per_kind.get(c.rule.kind, 0) + 1
+        if len(out) == n:
+            return out
+    return out + [c for c in ranked if c not in out][: n - len(out)]
+
+
+def _measure_on_select(candidates: list[Candidate], select: list[Record], embedder: Embedder) -> None:
+    """Each candidate's rule against the activations of the held-out ``select`` windows."""
+    if not candidates or not select:
+        return
+    views = [WindowView(tuple(r.tokens)) for r in select]
+    score_categories(views, embedder)
+    acts = np.concatenate([np.asarray(r.activations, dtype=np.float32) for r in select])
+    for c in candidates:
+        c.select_fit = pearson(np.concatenate([c.rule.levels(v) for v in views]), acts)
+
+
+def _merit(c: Candidate, config: SearchConfig) -> float:
+    """What the final choice maximises: on ``select``, how well the rule fits the
+    feature plus how well the simulator reads its sentence, less parsimony."""
+    return (c.select_fit or 0.0) + (c.select or 0.0) - config.parsimony * (c.rule.size - 1)
+
+
+def search_descriptions(train: Sequence[Record], select: Sequence[Record], simulator, embedder: Embedder,
+                        *, promoted: Sequence[str] = (), config: SearchConfig = SearchConfig()) -> SearchResult:
+    """Search the grammar for the description of the feature behind ``train`` records
+    (see the module doc); ``select`` records choose among the finalists."""
+    start = time.perf_counter()
+    usage = Usage()
+    views = [WindowView(tuple(r.tokens)) for r in train]
+    score_categories(views, embedder)
+    peaks = find_peaks(train, views)
+    rules = propose(peaks, promoted)
+    ranked = rank_by_fit(rules, peaks)
+    extra = rank_by_fit(_combinations(ranked, peaks, config), peaks)
+    ranked = sorted(ranked + extra, key=lambda c: -c.fit)
+    if ranked:
+        ranked = [c for c in ranked if c.fit >= config.min_fit * ranked[0].fit]
+    finalists = _diverse(ranked, config.simulate)
+    read_on = [crop(r, config.score_length) for r in list(train)[: config.read_windows]]
+    _simulated(simulator, finalists, read_on, "train", usage)
+    finalists.sort(key=lambda c: -(c.train if c.train is not None else -2.0))
+    best_read = max((c.train for c in finalists if c.train is not None), default=0.0)
+    chosen = [c for c in finalists if c.train is not None and c.train > 0 and c.train >= config.readable * best_read]
+    chosen = chosen[: config.select]
+    _measure_on_select(chosen, list(select), embedder)
+    _simulated(simulator, chosen, list(select), "select", usage)
+    best = max(chosen, key=lambda c: _merit(c, config)) if chosen else (finalists[0] if finalists else None)
+    usage.seconds = time.perf_counter() - start
+    return SearchResult(best, finalists, len(rules) + len(extra), usage)

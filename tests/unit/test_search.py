@@ -1,0 +1,168 @@
+"""Description search: the grammar proposes the true rule of synthetic features of
+each kind, and the rule's fit ranks it first; the explainer stores a sentence with its
+rule. Records are real text (standard-library docstrings) split into word tokens."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from mechanic.agent.evidence import Evidence
+from mechanic.agent.explainers import SearchExplainer
+from mechanic.agent.search import (
+    SearchConfig,
+    WindowView,
+    find_peaks,
+    propose,
+    rank_by_fit,
+    score_categories,
+    search_descriptions,
+)
+from mechanic.agent.search import grammar
+from mechanic.evals.embedding import default_embedder
+from mechanic.evals.offline import offline_simulator
+from mechanic.evals.records import Record
+from mechanic.evals.token_views import STRUCTURES
+
+_TOKEN = re.compile(r"\s*\w+|\s*[^\w\s]+|\s+")
+
+
+def _stdlib_windows(n: int = 40, length: int = 32) -> list[tuple[str, ...]]:
+    import argparse
+    import collections
+    import json
+    import textwrap
+
+    text = " ".join(filter(None, (m.__doc__ for m in (argparse, collections, json, textwrap))))
+    text += " " + " ".join(filter(None, (f.__doc__ for f in (json.dumps, json.loads, textwrap.fill, sorted))))
+    tokens = _TOKEN.findall(text)
+    return [tuple(tokens[i: i + length]) for i in range(0, min(len(tokens) - length, n * length), length)]
+
+
+WINDOWS = _stdlib_windows()
+
+
+def _records(activate, windows=WINDOWS) -> list[Record]:
+    out = []
+    for i, tokens in enumerate(windows):
+        view = WindowView(tokens)
+        acts = np.asarray([activate(view, t) for t in range(len(tokens))], dtype=np.float32)
+        out.append(Record(tokens, acts * 5.0, "top", "train", i))
+    return sorted(out, key=lambda r: -r.max_act)
+
+
+def _ranked(records, embedder=None):
+    views = [WindowView(tuple(r.tokens)) for r in records]
+    if embedder is not None:
+        score_categories(views, embedder)
+    peaks = find_peaks(records, views)
+    return rank_by_fit(propose(peaks), peaks), peaks
+
+
+def test_identity_the_true_word_ranks_first():
+    ranked, _ = _ranked(_records(lambda v, t: v.keys[t] == "the"))
+    assert ranked[0].rule.kind == "identity"
+    assert ranked[0].rule.params["words"] == ["the"]
+    assert ranked[0].rule.text == "the word 'the'"
+    assert ranked[0].fit == pytest.approx(1.0)
+
+
+def test_morphology_a_shared_suffix_is_proposed_and_fits_best():
+    ranked, _ = _ranked(_records(lambda v, t: re.fullmatch(r"[A-Za-z]{3,}ing", v.words[t]) is not None))
+    suffixes = [c for c in ranked if c.rule.kind == "suffix"]
+    assert suffixes and suffixes[0].rule.params["suffix"] == "ing"
+    assert ranked[0] is suffixes[0]
+    assert suffixes[0].rule.text.startswith("words ending in '-ing' (")
+
+
+def test_context_the_token_after_a_word():
+    ranked, _ = _ranked(_records(lambda v, t: t > 0 and v.keys[t - 1] == "the"))
+    assert ranked[0].rule.kind == "after"
+    assert ranked[0].rule.params["after"] == ["the"]
+    assert ranked[0].rule.text == "the token right after 'the'"
+
+
+def test_region_inside_parentheses():
+    col = STRUCTURES.index("inside parentheses")
+    ranked, _ = _ranked(_records(lambda v, t: bool(v.structure[t, col])))
+    regions = [c for c in ranked if c.rule.kind == "region"]
+    assert regions[0].rule.params["region"] == "inside parentheses"
+    assert regions[0].fit == pytest.approx(1.0)
+
+
+COLOURS = ("red", "blue", "green", "yellow", "purple", "orange")
+FILLER = ("the", "car", "was", "parked", "near", "house", "and", "a", "man", "walked", "past", "with", "his",
+          "dog", "while", "rain", "fell", "on", "old", "roof", "table", "book", "river", "we", "saw")
+
+
+def _colour_windows(n: int = 30, length: int = 24) -> list[tuple[str, ...]]:
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(n):
+        words = [str(rng.choice(COLOURS)) if rng.random() < 0.15 else str(rng.choice(FILLER)) for _ in range(length)]
+        out.append(tuple(" " + w for w in words))
+    return out
+
+
+def test_category_colour_words_from_embeddings():
+    records = _records(lambda v, t: v.keys[t] in COLOURS, _colour_windows())
+    ranked, _ = _ranked(records, default_embedder())
+    categories = [c for c in ranked if c.rule.kind == "category"]
+    assert categories[0].rule.params["category"] == "colour words"
+    assert categories[0].fit > 0.8
+    assert set(categories[0].rule.params["examples"]) <= set(COLOURS)
+
+
+def test_conjunction_a_word_inside_a_region():
+    col = STRUCTURES.index("inside parentheses")
+    records = _records(lambda v, t: v.keys[t] == "the" and bool(v.structure[t, col]))
+    views = [WindowView(tuple(r.tokens)) for r in records]
+    peaks = find_peaks(records, views)
+    both = grammar.together(grammar.identity(["the"]), grammar.region("inside parentheses"))
+    ranked = rank_by_fit([*propose(peaks), both], peaks)
+    assert ranked[0].rule.text == "the word 'the' inside parentheses"
+    assert ranked[0].fit == pytest.approx(1.0)
+
+
+def test_either_joins_two_modes():
+    rule = grammar.either(grammar.identity(["the"]), grammar.shape("digits"))
+    view = WindowView((" the", " 42", " cat"))
+    assert rule.levels(view).tolist() == [1.0, 1.0, 0.0]
+    assert rule.text == "the word 'the'; also numbers written in digits"
+    assert rule.size == 2
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return offline_simulator("trained")
+
+
+def test_search_chooses_on_select_and_never_reads_beyond(trained):
+    records = _records(lambda v, t: v.keys[t] == "the")
+    train, select = records[::2], records[1::2][:6]
+    result = search_descriptions(train, select, trained, default_embedder(), config=SearchConfig(simulate=4))
+    assert result.best is not None
+    assert result.best.rule.text == "the word 'the'"
+    assert result.best.select is not None and result.best.select_fit == pytest.approx(1.0)
+    assert result.proposed >= len(result.candidates) > 0
+    assert result.usage.calls == 0
+
+
+def test_search_explainer_stores_the_sentence_and_its_rule(trained):
+    records = _records(lambda v, t: t > 0 and v.keys[t - 1] == "the")
+    evidence = Evidence("rule:after_the", {"max": 5.0, "min": 0.0}, records[:12], records[12:20], [], [])
+    result = SearchExplainer(trained, records[20:26], default_embedder()).explain(evidence)
+    assert result.status == "ok"
+    assert result.method == "search" and result.usage.calls == 0
+    assert result.text == "the token right after 'the'"
+    assert result.details["rule"] == {"kind": "after", "text": result.text, "after": ["the"]}
+
+
+def test_search_explainer_fails_honestly_on_a_silent_feature(trained):
+    quiet = [Record(tokens, np.zeros(len(tokens), np.float32), "top", "train", i) for i, tokens in enumerate(WINDOWS[:6])]
+    evidence = Evidence("rule:never", {"max": 0.0, "min": 0.0}, quiet, [], [], [])
+    result = SearchExplainer(trained, quiet[:2], default_embedder()).explain(evidence)
+    assert result.status == "failed" and result.text is None
+    assert "no candidate" in result.error
