@@ -19,8 +19,9 @@ setup: $(STAMP)
 
 demo: setup
 	mkdir -p $(DEMO)
-	# Label 20 neurons of a middle layer with three methods; every score beside its floors.
-	$(BIN)/mechanic --db $(DEMO)/mechanic.db label mlp:15:0-19 --methods tokens,oneshot,bestofk \
+	# Label 20 neurons of a middle layer: the top-tokens list, description search (no LLM) and best-of-k
+	# (the embedded LLM competing with searched descriptions); every score beside its floors.
+	$(BIN)/mechanic --db $(DEMO)/mechanic.db label mlp:15:0-19 --methods tokens,search,bestofk \
 		--k 3 --n-top 4 --n-random 4 --tokens 20000 --report $(DEMO)/report.html
 
 test: setup

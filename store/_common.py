@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import datetime, timezone
 from typing import Any, Iterator, Sequence, TypeVar
 
@@ -37,3 +38,13 @@ def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
     """Consecutive slices of at most ``size`` items (for ``IN (?, ?, …)`` lists)."""
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def plain_number(value: Any) -> float | int | None:
+    """A plain Python number (numpy scalars do not bind); NaN becomes None."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, int)) or (hasattr(value, "dtype") and value.dtype.kind in "iub"):
+        return int(value)
+    value = float(value)
+    return None if math.isnan(value) else value

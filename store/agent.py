@@ -10,24 +10,27 @@ exists returns the stored row's id instead of adding a second.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from ._common import from_json, now, to_json
-from .features import _number
+from ._common import from_json, now, plain_number, to_json
 
 __all__ = [
     "AGENT_KINDS",
     "AGENT_STATUSES",
     "VERDICTS",
+    "checkpoints_path",
     "finish_agent_run",
     "get_agent_run",
     "get_agent_runs",
     "get_experiments",
     "get_hypotheses",
     "judge_hypothesis",
+    "reopen_agent_run",
     "start_agent_run",
+    "unfinished_agent_run",
     "update_agent_run",
     "write_experiment",
     "write_hypothesis",
@@ -71,6 +74,36 @@ def finish_agent_run(db: sqlite_utils.Database, agent_run_id: int, status: str, 
     if status not in AGENT_STATUSES or status == "running":
         raise ValueError(f"status must be one of {AGENT_STATUSES[1:]}, got {status!r}")
     db["agent_runs"].update(agent_run_id, {"status": status, "error": error, "finished_at": now()})
+
+
+def reopen_agent_run(db: sqlite_utils.Database, agent_run_id: int) -> None:
+    """Mark a stopped agent run ``running`` again, clearing its error and end time
+    (it is being resumed)."""
+    db["agent_runs"].update(agent_run_id, {"status": "running", "error": None, "finished_at": None})
+
+
+def unfinished_agent_run(db: sqlite_utils.Database, feature_id: int, config_hash: str, method: str) -> int | None:
+    """The id of the newest agent run of this feature whose budgets record this
+    ``config_hash`` and ``method`` and that stopped (``running`` or ``interrupted``)
+    before storing an explanation; None when there is none."""
+    found = db.execute(
+        "SELECT id FROM agent_runs WHERE feature_id = ? AND explanation_id IS NULL AND status IN "
+        "('running', 'interrupted') AND json_extract(budgets, '$.config_hash') = ? "
+        "AND json_extract(budgets, '$.method') = ? ORDER BY id DESC LIMIT 1",
+        [feature_id, config_hash, method]).fetchone()
+    return int(found[0]) if found else None
+
+
+def checkpoints_path(db: sqlite_utils.Database) -> str:
+    """Where the (langgraph) checkpoints of this store's agent runs live: a file
+    beside the store's (``NAME.checkpoints.sqlite``), or ``":memory:"`` for an
+    in-memory store."""
+    rows = db.execute("PRAGMA database_list").fetchall()
+    main = next((r[2] for r in rows if r[1] == "main"), "")
+    if not main:
+        return ":memory:"
+    path = Path(main)
+    return str(path.with_name(path.stem + ".checkpoints.sqlite"))
 
 
 def _decode_run(row: dict) -> dict:
@@ -120,8 +153,8 @@ def judge_hypothesis(db: sqlite_utils.Database, hypothesis_id: int, *, verdict: 
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
     db["hypotheses"].update(hypothesis_id, {
-        "status": "judged", "verdict": verdict, "precision": _number(precision), "recall": _number(recall),
-        "causal_agreement": _number(causal_agreement), "details": to_json(dict(details)) if details else None})
+        "status": "judged", "verdict": verdict, "precision": plain_number(precision), "recall": plain_number(recall),
+        "causal_agreement": plain_number(causal_agreement), "details": to_json(dict(details)) if details else None})
 
 
 def get_hypotheses(db: sqlite_utils.Database, agent_run_id: int) -> list[dict]:

@@ -8,8 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ._common import from_json, now, to_json
-from .features import _number
+from ._common import from_json, now, plain_number, to_json
 
 __all__ = ["get_bench_items", "get_bench_values", "write_bench_items", "write_bench_values"]
 
@@ -32,7 +31,7 @@ def write_bench_values(db: sqlite_utils.Database, run_id: int, values: Sequence[
     value (None when undefined or failed) and optionally details. A rewrite replaces."""
     rows = [{
         "run_id": run_id, "suite": v["suite"], "name": v["name"], "method": v["method"], "metric": v["metric"],
-        "value": _number(v.get("value")),
+        "value": plain_number(v.get("value")),
         "details": to_json(dict(v["details"])) if v.get("details") else None,
     } for v in values]
     if rows:

@@ -13,8 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ._common import from_json, now, to_json
-from .features import _number
+from ._common import from_json, now, plain_number, to_json
 
 __all__ = [
     "get_explanation",
@@ -24,6 +23,8 @@ __all__ = [
     "get_explanations",
     "get_scores",
     "labeled_features",
+    "latest_explanation_text",
+    "searchable_explanations",
     "write_explanation",
     "write_scores",
 ]
@@ -65,7 +66,7 @@ def write_explanation(
         "feature_id": feature_id, "run_id": run_id, "method": method, "role": role, "text": text,
         "status": status, "error": error, "raw": raw, "explainer_model": explainer_model,
         "prompt_hash": prompt_hash, "config_hash": config_hash,
-        **{k: _number(usage.get(k, 0)) or 0 for k in _USAGE_KEYS},
+        **{k: plain_number(usage.get(k, 0)) or 0 for k in _USAGE_KEYS},
         "details": to_json(dict(details)) if details else None, "created_at": now(),
     }
     return int(db["explanations"].insert(row).last_pk)
@@ -81,9 +82,9 @@ def write_scores(db: sqlite_utils.Database, explanation_id: int, run_id: int,
         rows.append({
             "explanation_id": explanation_id, "run_id": run_id, "scorer": s["scorer"],
             "scorer_model": s.get("scorer_model"), "split": s["split"], "metric": s["metric"],
-            "value": _number(s.get("value")), "n": _number(s.get("n")),
-            "llm_calls": _number(s.get("llm_calls", 0)) or 0, "tokens": _number(s.get("tokens", 0)) or 0,
-            "seconds": _number(s.get("seconds", 0)) or 0.0, "error": s.get("error"),
+            "value": plain_number(s.get("value")), "n": plain_number(s.get("n")),
+            "llm_calls": plain_number(s.get("llm_calls", 0)) or 0, "tokens": plain_number(s.get("tokens", 0)) or 0,
+            "seconds": plain_number(s.get("seconds", 0)) or 0.0, "error": s.get("error"),
             "details": to_json(dict(s["details"])) if s.get("details") else None, "created_at": now(),
         })
     if rows:  # REPLACE on the (explanation, scorer, split, metric) unique key
@@ -143,3 +144,22 @@ def labeled_features(db: sqlite_utils.Database, config_hash: str, method: str) -
     return {r[0] for r in db.execute(
         "SELECT DISTINCT feature_id FROM explanations WHERE config_hash = ? AND method = ? AND role = 'explanation'",
         [config_hash, method])}
+
+
+def searchable_explanations(db: sqlite_utils.Database, model_name: str) -> list[dict]:
+    """Every ok explanation (role ``explanation``) of any feature of the model named
+    ``model_name``, as ``{"id", "text", "feature"}`` rows: what semantic search ranks."""
+    return list(db.query(
+        "SELECT e.id, e.text, f.feature FROM explanations e JOIN features f ON f.id = e.feature_id "
+        "JOIN models m ON m.id = f.model_id WHERE e.status = 'ok' AND e.role = 'explanation' AND m.name = ?",
+        [model_name]))
+
+
+def latest_explanation_text(db: sqlite_utils.Database, model_name: str, feature: str) -> str | None:
+    """The text of the newest ok explanation (role ``explanation``) of ``feature``
+    (an id such as ``mlp:3:17``) of the model named ``model_name``; None when there is none."""
+    row = db.execute(
+        "SELECT e.text FROM explanations e JOIN features f ON f.id = e.feature_id JOIN models m ON m.id = f.model_id "
+        "WHERE m.name = ? AND f.feature = ? AND e.status = 'ok' AND e.role = 'explanation' ORDER BY e.id DESC LIMIT 1",
+        [model_name, feature]).fetchone()
+    return row[0] if row else None

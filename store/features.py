@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlite_utils
 
-from ._common import from_json, now, to_json
+from ._common import from_json, now, plain_number, to_json
 from .exemplars import INSERT_EXEMPLAR, ExemplarRow, exemplar_values
 
 __all__ = ["STAT_COLUMNS", "captured_features", "get_feature", "list_features", "write_feature"]
 
 # Statistics with their own column; any other key of ``stats`` goes to extra_stats (JSON).
 STAT_COLUMNS = ("count", "mean", "var", "max", "min", "frac_active")
-
-
-def _number(value: Any) -> float | int | None:
-    """A plain Python number (numpy scalars do not bind); NaN becomes None."""
-    if value is None:
-        return None
-    if isinstance(value, (bool, int)) or (hasattr(value, "dtype") and value.dtype.kind in "iub"):
-        return int(value)
-    value = float(value)
-    return None if math.isnan(value) else value
 
 
 def write_feature(
@@ -49,9 +38,9 @@ def write_feature(
     replaced, so a rerun never leaves duplicates and a crash never leaves half a
     feature. Every exemplar's window must already be in ``windows``.
     """
-    stat_values = [_number(stats.get(c)) for c in STAT_COLUMNS]
+    stat_values = [plain_number(stats.get(c)) for c in STAT_COLUMNS]
     extra = {k: v for k, v in stats.items() if k not in STAT_COLUMNS}
-    quantiles_json = to_json({str(q): _number(v) for q, v in quantiles.items()})
+    quantiles_json = to_json({str(q): plain_number(v) for q, v in quantiles.items()})
     columns = ", ".join(STAT_COLUMNS)
     updates = ", ".join(
         f"{c} = excluded.{c}"

@@ -13,14 +13,17 @@ from .common import Context, echo_json, pass_ctx, split_csv, user_errors
               help="Benchmark suite: rules (text-rule features), planted (probe directions in the model), "
                    "or records:PATH (OpenAI NeuronRecord / puzzle JSON files).")
 @click.option("--methods", "--method", "methods", default="tokens,oneshot,bestofk", show_default=True,
-              help="Explainers to compare, comma separated: tokens, oneshot, bestofk; agent and tiered on the "
-                   "planted suite.")
+              help="Explainers to compare, comma separated: tokens, search, oneshot, bestofk; agent and tiered on "
+                   "the planted suite.")
 @click.option("--explainer", default="local", show_default=True,
               help="Explainer LLM: local, local:MODEL or openai:MODEL.")
 @click.option("--simulator", default=DEFAULT_SIMULATOR, show_default=True,
               help="What scores simulation, detection and fuzzing: an LLM spec as for --explainer, or an offline "
                    "simulator where available.")
 @click.option("--judge", default="", help="LLM for the 3-way ground-truth judge [default: the explainer].")
+@click.option("--judges", default="llm,embedding", show_default=True,
+              help="Ground-truth judges, comma separated: llm (the --judge model) and embedding (nearest by MiniLM "
+                   "cosine). With the embedded 135M model, the embedding judge is the one to read.")
 @click.option("--scorers", default="simulation,detection,fuzzing,embedding", show_default=True,
               help="Scorers, comma separated (intervention applies to the planted suite only).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N features of the suite.")
@@ -38,7 +41,7 @@ from .common import Context, echo_json, pass_ctx, split_csv, user_errors
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and per-feature values) as JSON.")
 @pass_ctx
 @user_errors
-def bench(obj: Context, suite, methods, explainer, simulator, judge, scorers, limit, k, n_tokens, layer, no_validity,
+def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, scorers, limit, k, n_tokens, layer, no_validity,
           seed, plots_dir, compare, as_json):
     """Benchmark explainers on features with known ground truth.
 
@@ -59,6 +62,7 @@ def bench(obj: Context, suite, methods, explainer, simulator, judge, scorers, li
             click.echo(format_compare(rows, *compare), nl=False)
         return
     config = BenchConfig(suite=suite, methods=split_csv(methods), explainer=explainer, simulator=simulator, judge=judge,
+                         judges=split_csv(judges),
                          scorers=split_csv(scorers), validity=not no_validity, limit=limit, k=k, seed=seed,
                          n_tokens=n_tokens, layer=layer)
     subject = obj.subject_with_directions()

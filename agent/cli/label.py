@@ -13,8 +13,9 @@ from .common import Context, budget_options, echo_json, pass_ctx, split_csv, use
 @click.command()
 @click.argument("features", nargs=-1, required=True)
 @click.option("--methods", "--method", "methods", default="tokens,oneshot,bestofk", show_default=True,
-              help="Explainers to run, comma separated: tokens, oneshot, bestofk, agent (an investigation per "
-                   "feature), tiered (oneshot, then the agent where oneshot scores below --threshold).")
+              help="Explainers to run, comma separated: tokens, search (descriptions composed from a grammar and "
+                   "chosen by the simulator, no LLM), oneshot, bestofk, agent (an investigation per feature), tiered "
+                   "(search, then the agent where search scores below --threshold).")
 @click.option("--explainer", default="local", show_default=True,
               help="Explainer LLM: local (the embedded model), local:MODEL, or openai:MODEL (OPENAI_BASE_URL, OPENAI_API_KEY).")
 @click.option("--simulator", default=DEFAULT_SIMULATOR, show_default=True,
@@ -40,7 +41,7 @@ from .common import Context, budget_options, echo_json, pass_ctx, split_csv, use
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write the HTML report [default: label-report.html next to the database].")
 @click.option("--threshold", type=float, default=0.3, show_default=True,
-              help="tiered: run the agent where oneshot's simulation score on the select split is below this.")
+              help="tiered: run the agent where the searched description's simulation score on the select split is below this.")
 @budget_options
 @click.option("--json", "as_json", is_flag=True, help="Print the table and summary as JSON.")
 @pass_ctx

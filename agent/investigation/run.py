@@ -18,7 +18,7 @@
   until it calls ``finish`` or the round's steps are spent; a step without a valid
   call counts as spent, so a model that never produces one cannot loop.
 * **judge** — precision, recall and causal agreement per hypothesis
-  (:mod:`.judging`), a verdict each.
+  (:mod:`.verdicts`), a verdict each.
 * **finalize** — surviving hypotheses are scored on the *select* split with the
   configured simulator; the best is stored as an explanation with method ``agent``
   linked to its agent run. The test split is never read here.
@@ -35,18 +35,18 @@ from __future__ import annotations
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from mechanic import store
 from mechanic.evals.lm import LLM, LLMError
 from mechanic.tools import Subject
 
-from .graph import FINISH, METHOD, Agent, AgentConfig
+from .context import usage_row
+from .graph import Agent
+from .state import METHOD, AgentConfig
 from .toolschema import ToolError
 
-__all__ = ["AgentConfig", "FINISH", "Investigation", "checkpoint_path", "investigate", "load_investigation",
-           "unfinished_run"]
+__all__ = ["Investigation", "checkpoint_path", "investigate", "load_investigation", "unfinished_run"]
 
 
 @dataclass
@@ -66,17 +66,12 @@ class Investigation:
 def checkpoint_path(db) -> str:
     """Where an investigation's checkpoints live: beside the store's file
     (``NAME.checkpoints.sqlite``), or in memory for an in-memory store."""
-    rows = db.execute("PRAGMA database_list").fetchall()
-    main = next((r[2] for r in rows if r[1] == "main"), "")
-    if not main:
-        return ":memory:"
-    path = Path(main)
-    return str(path.with_name(path.stem + ".checkpoints.sqlite"))
+    return store.checkpoints_path(db)
 
 
 @contextmanager
 def _saver(path: str) -> Iterator[Any]:
-    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.checkpoint.sqlite import SqliteSaver  # langgraph loads only when an investigation runs
 
     conn = sqlite3.connect(path, check_same_thread=False)
     try:
@@ -106,7 +101,7 @@ def investigate(db, subject: Subject, feature_row: dict, llm: LLM, config: Agent
         if found is None or found["feature_id"] != feature_row["id"]:
             raise ToolError(f"agent run {resume} is not an investigation of {feature_row['feature']}")
         agent_run_id = resume
-        db["agent_runs"].update(agent_run_id, {"status": "running", "error": None, "finished_at": None})
+        store.reopen_agent_run(db, agent_run_id)
     else:
         agent_run_id = store.start_agent_run(db, run_id=run_id, kind="investigate",
                                              budgets={**config.budgets(), "config_hash": chash, "method": method},
@@ -133,7 +128,7 @@ def investigate(db, subject: Subject, feature_row: dict, llm: LLM, config: Agent
                 db, feature_id=feature_row["id"], run_id=run_id, method=method, config_hash=chash, text=None,
                 status="failed", error=f"LLM call failed: {exc}", explainer_model=llm.name,
                 details={"agent_run_id": agent_run_id})
-            store.update_agent_run(db, agent_run_id, usage=agent._usage_row(state), explanation_id=eid)
+            store.update_agent_run(db, agent_run_id, usage=usage_row(state), explanation_id=eid)
             store.finish_agent_run(db, agent_run_id, "failed", error)
         except BaseException as exc:
             store.finish_agent_run(db, agent_run_id, "failed", f"{type(exc).__name__}: {exc}")
@@ -144,12 +139,7 @@ def investigate(db, subject: Subject, feature_row: dict, llm: LLM, config: Agent
 def unfinished_run(db, feature_id: int, config_hash: str, method: str = METHOD) -> int | None:
     """The newest agent run of this feature, configuration and method that stopped
     before storing an explanation (killed or interrupted): what a rerun resumes."""
-    found = db.execute(
-        "SELECT id FROM agent_runs WHERE feature_id = ? AND explanation_id IS NULL AND status IN "
-        "('running', 'interrupted') AND json_extract(budgets, '$.config_hash') = ? "
-        "AND json_extract(budgets, '$.method') = ? ORDER BY id DESC LIMIT 1",
-        [feature_id, config_hash, method]).fetchone()
-    return int(found[0]) if found else None
+    return store.unfinished_agent_run(db, feature_id, config_hash, method)
 
 
 def load_investigation(db, agent_run_id: int, error: str | None = None) -> Investigation:
@@ -157,10 +147,8 @@ def load_investigation(db, agent_run_id: int, error: str | None = None) -> Inves
     run = store.get_agent_run(db, agent_run_id)
     if run is None:
         raise ToolError(f"no agent run {agent_run_id}")
-    text = None
-    if run["explanation_id"]:
-        row = db["explanations"].get(run["explanation_id"])
-        text = row["text"]
+    explanation = store.get_explanation(db, run["explanation_id"]) if run["explanation_id"] else None
+    text = explanation["text"] if explanation else None
     return Investigation(agent_run_id, run["status"], run["explanation_id"], text,
                          store.get_hypotheses(db, agent_run_id), store.get_experiments(db, agent_run_id),
                          run["usage"] or {}, error or run["error"])

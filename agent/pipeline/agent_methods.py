@@ -2,10 +2,12 @@
 
 * ``agent`` — an investigation per feature (:func:`mechanic.agent.investigation.investigate`)
   with the run's explainer, simulator and budgets.
-* ``tiered`` — a one-shot explanation first; when its simulation score on the
-  *select* split is below the threshold the agent investigates, with the one-shot
-  text competing against its surviving hypotheses. Either way one explanation with
-  method ``tiered`` is stored, and its details say which path produced it.
+* ``tiered`` — description search first (no LLM); when the searched description's
+  simulation score on the *select* split is below the threshold the agent
+  investigates, with the search's best candidates competing against its surviving
+  hypotheses. Either way one explanation with method ``tiered`` is stored, and its
+  details say which path produced it. Labeling 100k features this way costs an LLM
+  call only where the search falls short.
 
 Both run in the calling thread (they write to the store as they go) and resume an
 interrupted investigation of the same feature under the same configuration.
@@ -17,10 +19,9 @@ from typing import Callable
 
 from mechanic import store
 from mechanic.evals.lm import Usage
-from mechanic.evals.scorers import simulation_score
 
 from ..evidence import load_evidence, load_scoring_set
-from ..explainers import OneShotExplainer
+from ..explainers import SearchExplainer
 from ..investigation import AgentConfig, investigate, unfinished_run
 from .config import LabelConfig
 from .models import Models
@@ -36,30 +37,29 @@ def agent_config(config: LabelConfig) -> AgentConfig:
                        score_length=config.score_length, seed=config.seed)
 
 
-def _oneshot_first(db, subject, row: dict, models: Models, run_id: int, chash: str, usage: Usage,
-                   say: Callable[[str], None]) -> tuple[dict | None, tuple[str, ...]]:
-    """``tiered``'s first step: (the stored explanation when one-shot scores at or
-    above the threshold on ``select``, else None; the texts the agent starts from)."""
+def _search_first(db, subject, row: dict, models: Models, run_id: int, chash: str, usage: Usage,
+                  say: Callable[[str], None]) -> tuple[dict | None, tuple[str, ...]]:
+    """``tiered``'s first step: (the stored explanation when the searched description
+    scores at or above the threshold on ``select``, else None; the texts the agent
+    starts from: the search's best candidates)."""
     config = models.config
-    oneshot = OneShotExplainer(models.explainer_llm, style=config.style, seed=config.seed).explain(
-        load_evidence(db, subject, row))
-    usage.merge(oneshot.usage)
-    if oneshot.status != "ok":
-        return None, ()
     selection = load_scoring_set(db, subject, row, "select", n_top=config.n_top, n_random=config.n_random)
-    records = score_records(selection, config)
-    value = next((r.value for r in simulation_score(models.simulator, oneshot.text, records)
-                  if r.split == "all"), None) if records else None
+    found = SearchExplainer(models.simulator, score_records(selection, config), models.embedder).explain(
+        load_evidence(db, subject, row))
+    usage.merge(found.usage)
+    if found.status != "ok":
+        return None, ()
+    value = found.details.get("select_score")
     if value is not None and value >= config.threshold:
         eid = store.write_explanation(
-            db, feature_id=row["id"], run_id=run_id, method="tiered", config_hash=chash, text=oneshot.text,
-            raw=oneshot.raw, explainer_model=oneshot.explainer_model, prompt_hash=oneshot.prompt_hash,
-            usage=oneshot.usage.to_dict(),
-            details={"source": "oneshot", "select_score": value, "threshold": config.threshold})
+            db, feature_id=row["id"], run_id=run_id, method="tiered", config_hash=chash, text=found.text,
+            explainer_model=found.explainer_model, usage=found.usage.to_dict(),
+            details={**found.details, "source": "search", "threshold": config.threshold})
         return store.get_explanation(db, eid), ()
-    say(f"  {row['feature']}: one-shot scored {value if value is None else round(value, 3)} on select "
+    say(f"  {row['feature']}: search scored {value if value is None else round(value, 3)} on select "
         f"(< {config.threshold}); investigating")
-    return None, (oneshot.text,)
+    seeds = [found.text, *(c["text"] for c in found.details.get("candidates", []))]
+    return None, tuple(dict.fromkeys(seeds))[:3]
 
 
 def explain_with_agent(db, subject, row: dict, method: str, models: Models, run_id: int, chash: str,
@@ -70,7 +70,7 @@ def explain_with_agent(db, subject, row: dict, method: str, models: Models, run_
     usage = Usage()
     seeds: tuple[str, ...] = ()
     if method == "tiered":
-        stored, seeds = _oneshot_first(db, subject, row, models, run_id, chash, usage, say)
+        stored, seeds = _search_first(db, subject, row, models, run_id, chash, usage, say)
         if stored is not None:
             return stored, usage
     result = investigate(
@@ -82,7 +82,7 @@ def explain_with_agent(db, subject, row: dict, method: str, models: Models, run_
                       spent.get("seconds", 0.0)))
     if method == "tiered":
         expl = store.merge_explanation_details(db, result.explanation_id, {
-            "source": "agent", "oneshot": seeds[0] if seeds else None, "threshold": config.threshold})
+            "source": "agent", "search": seeds[0] if seeds else None, "threshold": config.threshold})
     else:
         expl = store.get_explanation(db, result.explanation_id)
     return expl, usage

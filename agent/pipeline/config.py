@@ -14,7 +14,7 @@ __all__ = ["AGENT_METHODS", "LLM_METHODS", "CONTROLS", "DEFAULT_METHODS", "DEFAU
 DEFAULT_METHODS = ("tokens", "oneshot", "bestofk")
 # search: descriptions composed from a grammar and chosen by the simulator, no LLM
 LLM_METHODS = ("oneshot", "bestofk")
-# agent: an investigation per feature; tiered: oneshot, then the agent where it scores low
+# agent: an investigation per feature; tiered: search, then the agent where the search scores low
 AGENT_METHODS = ("agent", "tiered")
 METHODS = (*DEFAULT_METHODS, "search", *AGENT_METHODS)
 SCORERS = ("simulation", "detection", "fuzzing", "embedding", "intervention")
@@ -41,7 +41,7 @@ class LabelConfig:
     agent_llm_calls: int = 24  # agent and tiered: budgets per investigation
     agent_tool_calls: int = 24
     agent_seconds: float = 900.0
-    threshold: float = 0.3  # tiered: the agent runs where oneshot's select-split simulation score is below this
+    threshold: float = 0.3  # tiered: the agent runs where search's select-split simulation score is below this
     n_top: int = 5  # held-out top windows scored per feature (test split)
     n_deciles: int = 10  # held-out activating windows across deciles (detection, fuzzing)
     n_random: int = 5  # held-out random windows

@@ -44,6 +44,10 @@ RANDOM_DESCRIPTIONS = (
 )
 
 
+# How many of best-of-k's k candidates come from the description search.
+SEARCHED_IN_BESTOFK = 2
+
+
 @dataclass
 class Target:
     """One feature to explain and score (see the module doc). The loaders are called
@@ -88,7 +92,16 @@ def make_explainer(method: str, models: Models, selection: ScoringSet):
                 usage.merge(u)
         return values, usage
 
-    return BestOfKExplainer(writer, select, k=config.k, seed=config.seed)
+    search = SearchExplainer(models.simulator, records, models.embedder)
+
+    def propose(evidence):
+        found = search.explain(evidence)
+        if found.status != "ok":
+            return [], found.usage
+        texts = [found.text, *(c["text"] for c in found.details.get("candidates", []))]
+        return list(dict.fromkeys(texts))[:SEARCHED_IN_BESTOFK], found.usage
+
+    return BestOfKExplainer(writer, select, k=config.k, seed=config.seed, proposer=propose)
 
 
 def store_explanation(db, row: dict, run_id: int, chash: str, result: ExplainResult,

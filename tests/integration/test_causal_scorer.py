@@ -1,10 +1,7 @@
 """The intervention scorer on the real embedded model and the real embedder."""
 
-import pytest
 from mechanic.evals.embedding import Embedder
 from mechanic.evals.scorers import intervention_score
-
-pytestmark = pytest.mark.integration
 
 # A layer-20 neuron whose steering (clamped to 10, about twice its max on a few
 # thousand corpus tokens) promotes reporting verbs: "said, saying, described,

@@ -12,8 +12,6 @@ from mechanic import store
 from mechanic.tools import embedded_model_dir, load_subject
 from mechanic.tools.subject import _embedded_gguf, _load_gguf
 
-pytestmark = pytest.mark.integration
-
 
 def test_convert_and_cache_matches_gguf_logits(tmp_path, monkeypatch):
     monkeypatch.setenv("MECHANIC_HOME", str(tmp_path))

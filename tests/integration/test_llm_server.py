@@ -10,8 +10,6 @@ import pytest
 import torch
 from mechanic.agent.llm import LocalLLM, OpenAILLM
 
-pytestmark = pytest.mark.integration
-
 MESSAGES = [{"role": "user", "content": "Name one colour. Answer with one word."}]
 SCHEMA = {"type": "object", "properties": {"colour": {"type": "string"}}, "required": ["colour"]}
 

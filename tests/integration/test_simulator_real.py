@@ -3,11 +3,8 @@
 import time
 
 import numpy as np
-import pytest
 from mechanic.evals.records import Record
 from mechanic.evals.simulators import AllAtOnceSimulator
-
-pytestmark = pytest.mark.integration
 
 TEXTS = [
     "The meeting moved from March to April, then to May.",

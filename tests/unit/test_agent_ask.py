@@ -11,12 +11,7 @@ from mechanic.agent.ask import ask, route
 from mechanic.agent.cli import cli
 from mechanic.agent.llm import ScriptedLLM
 from mechanic.agent.llm.scripted import position_slots
-from mechanic.tools import tiny_subject
-
-
-@pytest.fixture(scope="module")
-def subject():
-    return tiny_subject("llama")
+from support import investigation_reply
 
 
 @pytest.fixture()
@@ -94,10 +89,9 @@ def test_an_unplannable_question_is_a_failed_run_not_an_answer(subject, db):
 
 def test_cli_ask_component_question_investigates(subject, tmp_path, monkeypatch):
     import mechanic.agent.llm as llm_module
-    from test_agent_cli import _reply
 
     monkeypatch.setattr(llm_module, "make_llm", lambda spec, subj: ScriptedLLM(
-        _reply, name="scripted", slot_fn=position_slots, tokenizer=subject.tokenizer))
+        investigation_reply, name="scripted", slot_fn=position_slots, tokenizer=subject.tokenizer))
     out = CliRunner().invoke(cli, ["--db", str(tmp_path / "m.db"), "--model", "tiny:llama", "-q", "ask",
                                    "what does mlp:1:3 do?", "--tokens", "1024", "--budget-llm", "6", "--json"])
     assert out.exit_code == 0, out.output

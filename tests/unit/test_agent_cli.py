@@ -10,32 +10,18 @@ from mechanic.agent.cli import cli
 from mechanic.agent.llm import ScriptedLLM
 from mechanic.agent.llm.scripted import position_slots
 from mechanic.agent.pipeline import LabelConfig, label
-from mechanic.tools import CaptureConfig, tiny_subject
-
-
-def _reply(messages, **kwargs):
-    schema = json.dumps(kwargs.get("json_schema") or {})
-    if '"hypotheses"' in schema:
-        return json.dumps({"hypotheses": [{"text": "letters after a space", "prediction": "quiet on digits"},
-                                          {"text": "digits", "prediction": "quiet on letters"}]})
-    if '"tool"' in schema:
-        content = messages[0]["content"]
-        if "test_hypothesis:" in content:
-            return json.dumps({"tool": "finish", "arguments": {}})
-        return json.dumps({"tool": "test_hypothesis",
-                           "arguments": {"hypothesis": 1, "activating": ["a b c", "x y"], "near_miss": ["1 2 3", "4 5"]}})
-    return "letters"
+from support import CAPTURE, investigation_reply
 
 
 @pytest.fixture()
-def scripted(monkeypatch):
+def scripted(monkeypatch, subject):
     import mechanic.agent.llm as llm_module
 
-    subject = tiny_subject("llama")
     made = []
 
     def make(spec, subj):
-        llm = ScriptedLLM(_reply, name=f"scripted:{spec}", slot_fn=position_slots, tokenizer=subject.tokenizer)
+        llm = ScriptedLLM(investigation_reply, name=f"scripted:{spec}", slot_fn=position_slots,
+                          tokenizer=subject.tokenizer)
         made.append(llm)
         return llm
 
@@ -50,11 +36,12 @@ def test_investigate_prints_hypotheses_experiments_explanation_and_scores(script
     out = runner.invoke(cli, [*args, "--json"])
     assert out.exit_code == 0, out.output
     report = json.loads(out.output)
-    assert report["status"] in ("done", "budget_exhausted")
-    assert [h["text"] for h in report["hypotheses"]][:2] == ["letters after a space", "digits"]
-    assert all(h["verdict"] in ("supported", "refuted", "inconclusive") for h in report["hypotheses"])
+    assert report["status"] == "done"  # the script finishes inside the budget of 10 calls
+    # hypothesis 1 is tested (the neuron stays quiet on its texts) and refuted; 2 is never tested
+    assert [(h["text"], h["verdict"]) for h in report["hypotheses"]] == [("letters after a space", "refuted"),
+                                                                         ("digits", "inconclusive")]
     assert "test_hypothesis" in [e["tool"] for e in report["experiments"]]
-    assert report["explanation"] in {h["text"] for h in report["hypotheses"]}
+    assert report["explanation"] == "digits"  # the hypothesis that was not refuted
     assert {(s["scorer"], s["split"]) for s in report["scores"]} >= {("simulation", "all")}
     assert report["usage"]["llm_calls"] <= 10
     # the same command again shows the stored investigation instead of redoing it
@@ -72,14 +59,10 @@ def test_investigate_wants_one_feature(scripted, tmp_path):
     assert out.exit_code != 0 and "one feature" in out.output
 
 
-CAPTURE = CaptureConfig(top_k=12, bottom_k=4, n_random=12, decile_pool=30, batch_size=16)
-
-
-@pytest.mark.parametrize("threshold, source", [(-2.0, "oneshot"), (2.0, "agent")])
-def test_tiered_runs_the_agent_only_below_the_threshold(scripted, tmp_path, threshold, source):
-    subject = tiny_subject("llama")
+@pytest.mark.parametrize("threshold, source", [(-2.0, "search"), (2.0, "agent")])
+def test_tiered_runs_the_agent_only_below_the_threshold(scripted, subject, tmp_path, threshold, source):
     db = store.open_db(tmp_path / "m.db")
-    config = LabelConfig(methods=("oneshot", "tiered"), scorers=("simulation",), n_tokens=1024, window=16,
+    config = LabelConfig(methods=("search", "tiered"), scorers=("simulation",), n_tokens=1024, window=16,
                          n_top=3, n_random=3, score_length=12, style="chat", threshold=threshold,
                          agent_llm_calls=6)
     import mechanic.agent.llm as llm_module
@@ -90,6 +73,12 @@ def test_tiered_runs_the_agent_only_below_the_threshold(scripted, tmp_path, thre
     tiered = store.get_explanations(db, method="tiered")
     assert len(tiered) == 1 and tiered[0]["details"]["source"] == source
     assert (db["agent_runs"].count == 1) == (source == "agent")
+    searched = store.get_explanations(db, method="search")[0]
+    if source == "search":  # the searched description itself, and no LLM call
+        assert tiered[0]["text"] == searched["text"] and tiered[0]["llm_calls"] == 0
+    else:  # the search's description competed with the agent's hypotheses on select
+        assert tiered[0]["details"]["search"] == searched["text"]
+        assert searched["text"] in [c["text"] for c in tiered[0]["details"]["candidates"]]
     assert store.get_scores(db, tiered[0]["id"])  # scored on the test split like any explanation
 
 
@@ -105,4 +94,6 @@ def test_label_method_agent_stores_and_scores(scripted, tmp_path):
     runs = {r["id"]: r for r in store.get_agent_runs(db)}
     for e in agent:
         assert runs[e["details"]["agent_run_id"]]["explanation_id"] == e["id"]
-        assert e["status"] == "failed" or store.get_scores(db, e["id"])
+        assert e["status"] == "ok"
+        assert {(s["scorer"], s["split"]) for s in store.get_scores(db, e["id"])} == {
+            ("simulation", "all"), ("simulation", "top"), ("simulation", "random")}

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from mechanic import store
-from mechanic.agent import pipeline
 from mechanic.agent.bench import (
     BenchConfig,
     bench_summary,
@@ -22,10 +21,10 @@ from mechanic.agent.cli import cli
 from mechanic.agent.llm import ScriptedLLM
 from mechanic.agent.llm.scripted import position_slots
 from mechanic.evals.metrics import bootstrap_ci
-from mechanic.tools import CaptureConfig, MechanicError, tiny_subject
+from mechanic.tools import MechanicError
+from support import CAPTURE
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "records"
-CAPTURE = CaptureConfig(top_k=12, bottom_k=4, n_random=12, decile_pool=30, batch_size=16)
 SMALL = dict(methods=("tokens", "oneshot", "bestofk"), k=2, n_tokens=3072, window=32, score_length=16, style="chat",
              scorers=("simulation", "detection", "fuzzing"))  # the embedding scorer runs in the CLI test
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -42,11 +41,6 @@ def _factory(subject, replies=("names of months", "line breaks", "numbers writte
         return ScriptedLLM(reply, name=f"scripted:{spec}", slot_fn=position_slots, tokenizer=subject.tokenizer)
 
     return make
-
-
-@pytest.fixture(scope="module")
-def subject():
-    return tiny_subject("llama")
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +99,8 @@ def test_values_cover_metrics_ground_truth_validity_and_cost(rules_run):
     # the embedding judge given the truth itself picks the truth
     assert all(v["value"] == 1.0 for v in run.values if (v["method"], v["metric"]) == ("truth", "truth_embedding"))
     costs = {v["name"]: v["value"] for v in run.values if (v["method"], v["metric"]) == ("bestofk", "cost_calls")}
-    assert all(c >= 2 for c in costs.values())  # k candidates each cost a call
+    # of k=2 candidates, the description search proposes one: the LLM writes the other, for a call
+    assert costs and all(c >= 1 for c in costs.values())
 
 
 def test_rerun_resumes_and_a_fresh_store_reproduces_the_numbers(rules_run, subject, tmp_path):
@@ -216,13 +211,10 @@ def test_bad_configurations_are_clear_errors():
         BenchConfig(suite="records:")
     with pytest.raises(MechanicError, match="unknown judge"):
         BenchConfig(judges=("oracle",))
-    if "agent" in pipeline.METHODS:  # the agent experiments on the model: a rule has no site
-        with pytest.raises(MechanicError, match="use --suite planted"):
-            BenchConfig(suite="rules", methods=("oneshot", "agent"))
-        assert BenchConfig(suite="planted", methods=("agent",)).methods == ("agent",)
-    else:
-        with pytest.raises(MechanicError, match="not available"):
-            BenchConfig(methods=("agent",))
+    # the agent experiments on the model: a rule has no site
+    with pytest.raises(MechanicError, match="use --suite planted"):
+        BenchConfig(suite="rules", methods=("oneshot", "agent"))
+    assert BenchConfig(suite="planted", methods=("agent",)).methods == ("agent",)
 
 
 def test_cli_bench_json_plots_and_compare(subject, tmp_path, monkeypatch):
@@ -235,7 +227,7 @@ def test_cli_bench_json_plots_and_compare(subject, tmp_path, monkeypatch):
     first = runner.invoke(cli, [*base, "--scorers", "simulation,embedding", "--json", "--plots", str(tmp_path / "plots")])
     assert first.exit_code == 0, first.output
     data = json.loads(first.output)
-    assert data["summary"]["rules"]["methods"]["oneshot"]["sim"]["n"] >= 0 and data["values"]
+    assert data["summary"]["rules"]["methods"]["oneshot"]["sim"]["n"] == 2 and data["values"]  # both features
     assert data["plots"] and all(Path(p).read_bytes().startswith(PNG) for p in data["plots"])
     second = runner.invoke(cli, [*base, "--scorers", "simulation", "--seed", "1"])
     assert second.exit_code == 0, second.output
@@ -266,7 +258,6 @@ def _agent_reply(messages, **kwargs):
     return "line breaks"
 
 
-@pytest.mark.skipif("agent" not in pipeline.METHODS, reason="no agent explainer in this installation")
 def test_planted_suite_with_the_agent_method(subject, tmp_path):
     def make(spec, subj):
         return ScriptedLLM(_agent_reply, name=f"scripted:{spec}", slot_fn=position_slots, tokenizer=subject.tokenizer)
@@ -279,8 +270,6 @@ def test_planted_suite_with_the_agent_method(subject, tmp_path):
     agent = [e for e in store.get_explanations(db, feature_id=it.row["id"]) if e["method"] == "agent"]
     assert len(agent) == 1 and agent[0]["role"] == "explanation"
     metrics = {v["metric"] for v in run.values if v["method"] == "agent"}
-    if agent[0]["status"] == "ok":
-        assert {"sim", "truth_llm", "truth_embedding", "cost_calls"} <= metrics
-        assert next(v["value"] for v in run.values if (v["method"], v["metric"]) == ("agent", "cost_calls")) > 0
-    else:  # a failed investigation is a status row, never scored
-        assert metrics == {"failed"}
+    assert agent[0]["status"] == "ok" and agent[0]["text"] in ("line breaks", "digits")  # a scripted hypothesis
+    assert {"sim", "truth_llm", "truth_embedding", "cost_calls"} <= metrics and "failed" not in metrics
+    assert next(v["value"] for v in run.values if (v["method"], v["metric"]) == ("agent", "cost_calls")) > 0

@@ -80,11 +80,6 @@ def test_missing_path_is_a_clear_error(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def subject():
-    return tiny_subject("llama")
-
-
-@pytest.fixture(scope="module")
 def windows(subject):
     return corpus_windows(subject.tokenizer, "default", n_tokens=3072, length=32, seed=0)
 

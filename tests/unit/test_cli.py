@@ -58,7 +58,7 @@ def test_activations_and_intervene_json(run):
     effect = json.loads(out.output)
     assert effect["kl"] > 0 and effect["n_texts"] == 1
     zero = json.loads(run("intervene", "mlp:1:3", "hello there", "--ablate", "zero", "--json").output)
-    assert zero["kl"] >= 0 and "top_increased" in zero
+    assert zero["kl"] > 0 and "top_increased" in zero  # zeroing the neuron changes the next-token distribution
 
 
 @pytest.mark.parametrize(

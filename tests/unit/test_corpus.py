@@ -6,60 +6,24 @@ import json
 import sys
 import types
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from mechanic.tools.corpus import (
-    Window,
-    _char_budget,
     _module_source,
     _stdlib_modules,
     _stdlib_root,
-    _truncate,
     corpus_spec,
     corpus_windows,
     iter_documents,
     window_split,
 )
 from mechanic.tools.errors import CorpusError
-from mechanic.tools.subject import tiny_subject
-
-SMOLLM2_DIR = Path("/tmp/mh/models/SmolLM2-135M-Instruct")
+from support import assert_windows_from_documents
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return tiny_subject("llama").tokenizer
-
-
-def _ids(tokenizer, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
-
-
-def _assert_windows_from_documents(tokenizer, windows, source, seed, length, cap=8):
-    """Every window is the slice [start, start+length) of its own document's tokens."""
-    needed = {w.doc for w in windows}
-    texts = {}
-    for doc, text in iter_documents(source, seed):  # windows come from a prefix of the documents
-        if doc in needed:
-            texts[doc] = text
-            if len(texts) == len(needed):
-                break
-    budget = _char_budget(length, cap)
-    per_doc = Counter()
-    for i, w in enumerate(windows):
-        assert isinstance(w, Window)
-        assert w.index == i
-        assert len(w.tokens) == length
-        assert w.doc in texts
-        assert w.start % length == 0
-        ids = _ids(tokenizer, _truncate(texts[w.doc], budget))
-        assert list(w.tokens) == ids[w.start : w.start + length]
-        per_doc[w.doc] += 1
-    assert max(per_doc.values()) <= cap
-    for doc in per_doc:  # no two windows of one document overlap
-        starts = [w.start for w in windows if w.doc == doc]
-        assert len(starts) == len(set(starts))
+def tokenizer(subject):
+    return subject.tokenizer
 
 
 # ------------------------------------------------------------------- default
@@ -76,7 +40,7 @@ def test_default_corpus_is_deterministic_and_seeded(tokenizer):
 
 def test_default_windows_come_from_their_documents(tokenizer):
     windows = corpus_windows(tokenizer, n_tokens=4_000, length=40, seed=3, max_windows_per_doc=4)
-    _assert_windows_from_documents(tokenizer, windows, "default", 3, 40, cap=4)
+    assert_windows_from_documents(tokenizer, windows, "default", 3, 40, cap=4)
 
 
 def test_default_corpus_mixes_prose_and_code(tokenizer):
@@ -109,7 +73,7 @@ def test_many_windows_per_document_are_a_seeded_choice(tokenizer, tmp_path):
     assert len(a) == len(b) == 5
     assert [w.start for w in a] == sorted(w.start for w in a)
     assert [w.start for w in a] != [w.start for w in b]
-    _assert_windows_from_documents(tokenizer, a, source, 0, 16, cap=5)
+    assert_windows_from_documents(tokenizer, a, source, 0, 16, cap=5)
 
 
 # -------------------------------------------------------------- local files
@@ -121,7 +85,7 @@ def test_txt_file_is_one_document(tokenizer, tmp_path):
     windows = corpus_windows(tokenizer, str(path), n_tokens=1_000, length=32)
     assert {w.doc for w in windows} == {"file:notes.txt"}
     assert len(windows) == 8  # 450 bytes hold 14 windows; the per-document cap keeps 8
-    _assert_windows_from_documents(tokenizer, windows, str(path), 0, 32)
+    assert_windows_from_documents(tokenizer, windows, str(path), 0, 32)
 
 
 def test_directory_reads_txt_md_and_jsonl(tokenizer, tmp_path):
@@ -134,7 +98,7 @@ def test_directory_reads_txt_md_and_jsonl(tokenizer, tmp_path):
     assert set(docs) == {"file:a.txt", "file:sub/b.md", "file:c.jsonl#1"}
     windows = corpus_windows(tokenizer, str(tmp_path), n_tokens=10_000, length=16)
     assert {w.doc for w in windows} == set(docs)
-    _assert_windows_from_documents(tokenizer, windows, str(tmp_path), 0, 16)
+    assert_windows_from_documents(tokenizer, windows, str(tmp_path), 0, 16)
     assert corpus_windows(tokenizer, str(tmp_path), n_tokens=10_000, length=16) == windows
 
 
@@ -150,7 +114,7 @@ def test_jsonl_one_document_per_line_and_custom_field(tokenizer, tmp_path):
     assert [t for _, t in custom] == [r["body"] for r in rows]
     windows = corpus_windows(tokenizer, f"{path}:body", n_tokens=2_000, length=32)
     assert len({w.doc for w in windows}) == 5
-    _assert_windows_from_documents(tokenizer, windows, f"{path}:body", 0, 32)
+    assert_windows_from_documents(tokenizer, windows, f"{path}:body", 0, 32)
 
 
 def test_malformed_jsonl_line_names_the_line(tokenizer, tmp_path):
@@ -259,18 +223,3 @@ def test_window_split_is_deterministic_and_roughly_60_20_20():
     for r in range(5):
         share = sum(s == "train" for s in splits[r::5]) / 2_000
         assert 0.55 < share < 0.65
-
-
-# ----------------------------------------------------------- real tokenizer
-
-
-@pytest.mark.skipif(not SMOLLM2_DIR.is_dir(), reason="embedded SmolLM2 not converted in /tmp/mh")
-def test_default_corpus_with_smollm2_tokenizer():
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(SMOLLM2_DIR))
-    windows = corpus_windows(tok, n_tokens=5_000, length=64, seed=0)
-    assert len(windows) == 5_000 // 64
-    _assert_windows_from_documents(tok, windows, "default", 0, 64)
-    specials = set(tok.all_special_ids)
-    assert not any(t in specials for w in windows for t in w.tokens)  # no BOS/EOS added

@@ -14,7 +14,6 @@ from mechanic.evals.judge import (
     shuffled_options,
     truth_similarity,
 )
-from mechanic.tools import tiny_subject
 
 TRUTH = "names of months (January, March)"
 DECOYS = ("days of the week", "names of the seasons")
@@ -64,8 +63,8 @@ def test_llm_judge_accepts_a_bare_letter_and_fails_on_nonsense():
     assert choice.picked is None and choice.correct is None and "no letter" in choice.error
 
 
-def test_llm_judge_reads_slot_probabilities_over_the_letters():
-    tok = tiny_subject("llama").tokenizer
+def test_llm_judge_reads_slot_probabilities_over_the_letters(subject):
+    tok = subject.tokenizer
 
     def slot_fn(prefix, bodies, slots, candidates):
         # a judge that reads the prompt: it favours the letter that labels the months option
@@ -85,8 +84,8 @@ def test_llm_judge_reads_slot_probabilities_over_the_letters():
     assert choice.probabilities[at] > 0.9
 
 
-def test_a_judge_with_a_favourite_letter_is_averaged_to_chance():
-    tok = tiny_subject("llama").tokenizer
+def test_a_judge_with_a_favourite_letter_is_averaged_to_chance(subject):
+    tok = subject.tokenizer
     a_id = tok.encode("A", add_special_tokens=False)[0]
 
     def always_a(prefix, bodies, slots, candidates):

@@ -15,8 +15,8 @@ MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "conten
 
 
 @pytest.fixture(scope="module")
-def llm():
-    return LocalLLM(tiny_subject("llama"))
+def llm(subject):
+    return LocalLLM(subject)
 
 
 def test_is_an_llm_and_a_slot_scorer(llm):

@@ -5,79 +5,14 @@ fallback and key hygiene."""
 import asyncio
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from mechanic.agent.llm import LLMError, OpenAILLM
 from mechanic.evals.lm import LLM, has_slots
+from support import FakeServer, error_response, ok_response
 
 MESSAGES = [{"role": "user", "content": "Say hi."}]
-
-
-def _ok(text="hello there", prompt_tokens=5, completion_tokens=2, model="fake-model"):
-    return 200, {
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-    }
-
-
-def _error(status, message="scripted failure"):
-    return status, {"error": {"message": message, "type": "scripted", "code": status}}
-
-
-class FakeServer:
-    """A chat-completions endpoint on 127.0.0.1. ``answer(request) -> (status, body)``
-    decides each reply (it may sleep); requests, headers and concurrency are recorded."""
-
-    def __init__(self, answer):
-        self.answer = answer
-        self.requests: list[dict] = []
-        self.auth: list[str] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    server.requests.append(body)
-                    server.auth.append(self.headers.get("Authorization", ""))
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    status, payload = server.answer(body)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.block_on_close = False
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -95,7 +30,7 @@ def serve():
 
 def _scripted(*replies):
     replies = list(replies)
-    return lambda request: replies.pop(0) if replies else _ok()
+    return lambda request: replies.pop(0) if replies else ok_response()
 
 
 def _llm(server, **kwargs):
@@ -117,7 +52,7 @@ def test_is_an_llm_without_slots():
 
 
 def test_retries_429_and_500_then_succeeds_with_usage(serve):
-    server = serve(_scripted(_error(429), _error(500), _ok("hi!", 11, 3)))
+    server = serve(_scripted(error_response(429), error_response(500), ok_response("hi!", 11, 3)))
     llm = _llm(server)
     c = llm.complete(MESSAGES, max_tokens=20, seed=4)
     assert c.text == "hi!" and (c.prompt_tokens, c.completion_tokens) == (11, 3)
@@ -130,7 +65,7 @@ def test_retries_429_and_500_then_succeeds_with_usage(serve):
 
 
 def test_missing_usage_counts_zero(serve):
-    status, body = _ok()
+    status, body = ok_response()
     del body["usage"]
     llm = _llm(serve(lambda request: (status, body)))
     c = llm.complete(MESSAGES)
@@ -138,7 +73,7 @@ def test_missing_usage_counts_zero(serve):
 
 
 def test_client_error_is_not_retried(serve):
-    server = serve(_scripted(_error(400, "bad request: messages malformed")))
+    server = serve(_scripted(error_response(400, "bad request: messages malformed")))
     llm = _llm(server)
     with pytest.raises(LLMError, match=r"HTTP 400 .*127\.0\.0\.1.*/chat/completions.*fake-model.*malformed"):
         llm.complete(MESSAGES)
@@ -146,7 +81,7 @@ def test_client_error_is_not_retried(serve):
 
 
 def test_retries_are_bounded_and_the_error_is_one_line(serve):
-    server = serve(lambda request: _error(503))
+    server = serve(lambda request: error_response(503))
     llm = _llm(server, max_retries=2)
     with pytest.raises(LLMError) as info:
         llm.complete(MESSAGES)
@@ -159,7 +94,7 @@ def test_retries_are_bounded_and_the_error_is_one_line(serve):
 def test_timeout_fails_within_bounded_time(serve):
     def slow(request):
         time.sleep(3)
-        return _ok()
+        return ok_response()
 
     llm = _llm(serve(slow), timeout=0.3, max_retries=1)
     start = time.perf_counter()
@@ -180,7 +115,7 @@ def test_connection_refused_is_retried_then_reported():
 def test_concurrency_limit_is_respected(serve):
     def slow(request):
         time.sleep(0.2)
-        return _ok()
+        return ok_response()
 
     server = serve(slow)
     llm = _llm(server, concurrency=3)
@@ -194,7 +129,7 @@ def test_concurrency_limit_is_respected(serve):
 
 
 def test_sync_complete_works_inside_a_running_loop(serve):
-    llm = _llm(serve(lambda request: _ok("inside")))
+    llm = _llm(serve(lambda request: ok_response("inside")))
 
     async def caller():
         return llm.complete(MESSAGES)
@@ -206,7 +141,7 @@ SCHEMA = {"type": "object", "properties": {"label": {"type": "string"}}, "requir
 
 
 def test_json_schema_is_sent_as_response_format(serve):
-    server = serve(lambda request: _ok('{"label": "x"}'))
+    server = serve(lambda request: ok_response('{"label": "x"}'))
     c = _llm(server).complete(MESSAGES, json_schema=SCHEMA)
     assert json.loads(c.text) == {"label": "x"}
     fmt = server.requests[0]["response_format"]
@@ -217,8 +152,8 @@ def test_json_schema_is_sent_as_response_format(serve):
 def test_rejected_response_format_is_dropped_and_remembered(serve):
     def answer(request):
         if "response_format" in request:
-            return _error(400, "response_format is not supported")
-        return _ok('{"label": "plain"}')
+            return error_response(400, "response_format is not supported")
+        return ok_response('{"label": "plain"}')
 
     server = serve(answer)
     llm = _llm(server)
@@ -229,7 +164,7 @@ def test_rejected_response_format_is_dropped_and_remembered(serve):
 
 
 def test_key_is_used_but_never_shown(serve, monkeypatch):
-    server = serve(lambda request: _ok())
+    server = serve(lambda request: ok_response())
     secret = "sk-test-very-secret-123"
     llm = _llm(server, api_key=secret)
     llm.complete(MESSAGES)
@@ -239,7 +174,7 @@ def test_key_is_used_but_never_shown(serve, monkeypatch):
 
 
 def test_key_is_read_at_call_time_with_a_local_placeholder(serve, monkeypatch):
-    server = serve(lambda request: _ok())
+    server = serve(lambda request: ok_response())
     llm = _llm(server)
     llm.complete(MESSAGES)
     assert server.auth[-1] == "Bearer local"

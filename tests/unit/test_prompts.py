@@ -6,6 +6,7 @@ placeholder filled by ``<name>``, so a new template only needs its golden file.
 """
 
 import os
+import re
 from pathlib import Path
 from string import Template
 
@@ -108,7 +109,7 @@ def test_unknown_template_is_a_clear_error():
 
 def test_prompt_hash_is_twelve_hex_and_stable():
     h = prompts.prompt_hash("detect")
-    assert len(h) == 12 and int(h, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{12}", h)
     assert h == prompts.prompt_hash("detect") != prompts.prompt_hash("fuzz")
 
 

@@ -53,29 +53,24 @@ def test_unknown_architecture_names_supported_ones():
         architecture_for("mamba")
 
 
-@pytest.fixture(scope="module")
-def llama():
-    return tiny_subject("llama")
-
-
-def test_out_of_range_errors_name_valid_range(llama):
+def test_out_of_range_errors_name_valid_range(subject):
     with pytest.raises(FeatureIdError, match="layers 0-2"):
-        llama.features("mlp:3:0")
+        subject.features("mlp:3:0")
     with pytest.raises(FeatureIdError, match="neurons are 0-63"):
-        llama.features("mlp:1:64")
+        subject.features("mlp:1:64")
     with pytest.raises(FeatureIdError, match="heads are 0-3"):
-        llama.site("attn:1:4")
+        subject.site("attn:1:4")
     with pytest.raises(FeatureIdError, match="unknown direction 'month'"):
-        llama.site("resid:1:month")
+        subject.site("resid:1:month")
     with pytest.raises(FeatureIdError, match="unknown SAE"):
-        llama.features("sae:nope:1")
+        subject.features("sae:nope:1")
 
 
-def test_expansion_counts(llama):
-    assert len(llama.features("mlp:1:*")) == 64
-    assert len(llama.features("attn:0:*")) == 4
-    assert len(llama.features("resid:2:*")) == 32
-    assert llama.features("mlp:0:2-3") == [FeatureId("mlp", 0, 2), FeatureId("mlp", 0, 3)]
+def test_expansion_counts(subject):
+    assert len(subject.features("mlp:1:*")) == 64
+    assert len(subject.features("attn:0:*")) == 4
+    assert len(subject.features("resid:2:*")) == 32
+    assert subject.features("mlp:0:2-3") == [FeatureId("mlp", 0, 2), FeatureId("mlp", 0, 3)]
 
 
 def _capture_tensor(subject, point, enc):
@@ -110,8 +105,8 @@ def test_head_site_reads_norm_of_head_slice(family):
 
 
 @pytest.mark.parametrize("kind", ["mlp:1:5", "attn:1:2", "resid:1:3"])
-def test_write_sets_value_and_leaves_the_rest(llama, kind):
-    site = llama.site(kind)
+def test_write_sets_value_and_leaves_the_rest(subject, kind):
+    site = subject.site(kind)
     x = torch.randn(2, 5, 64 if kind.startswith("mlp") else 32)
     target = torch.full((2, 5), 0.75)
     y = site.write(x, target)
@@ -124,37 +119,37 @@ def test_write_sets_value_and_leaves_the_rest(llama, kind):
         assert torch.allclose(y[..., others], x[..., others])
 
 
-def test_named_direction_reads_projection(llama):
+def test_named_direction_reads_projection(subject):
     d = torch.randn(32)
-    llama.add_direction("probe", d)
+    subject.add_direction("probe", d)
     try:
-        site = llama.site("resid:2:probe")
+        site = subject.site("resid:2:probe")
         x = torch.randn(1, 4, 32)
         assert torch.allclose(site.read(x), x @ d, atol=1e-5)
         y = site.write(x, torch.zeros(1, 4))
         assert torch.allclose(site.read(y), torch.zeros(1, 4), atol=1e-4)
     finally:
-        llama.directions.pop("probe")
+        subject.directions.pop("probe")
     with pytest.raises(FeatureIdError, match="d_model=32"):
-        llama.add_direction("bad", torch.ones(5))
+        subject.add_direction("bad", torch.ones(5))
 
 
-def test_hooks_removed_after_exception(llama):
-    site = llama.site("mlp:0:1")
-    module = llama.module(site.hook.module)
+def test_hooks_removed_after_exception(subject):
+    site = subject.site("mlp:0:1")
+    module = subject.module(site.hook.module)
 
     def boom(x):
         raise RuntimeError("inside the forward pass")
 
     with pytest.raises(RuntimeError, match="inside the forward pass"):
-        with hooked(llama.model, [(site.hook, boom)]):
-            llama.model(**llama.tokenize(["abc"]))
+        with hooked(subject.model, [(site.hook, boom)]):
+            subject.model(**subject.tokenize(["abc"]))
     assert not module._forward_pre_hooks and not module._forward_hooks
 
 
-def test_early_stop_returns_no_logits_and_full_pass_does(llama):
-    enc = llama.tokenize(["abc"])
-    point = llama.hookpoint("mlp", 0)
-    assert forward_until(llama.model, [], point, **enc) is None
-    logits = forward_until(llama.model, [], None, **enc)
-    assert logits.shape == (1, 3, llama.vocab_size)
+def test_early_stop_returns_no_logits_and_full_pass_does(subject):
+    enc = subject.tokenize(["abc"])
+    point = subject.hookpoint("mlp", 0)
+    assert forward_until(subject.model, [], point, **enc) is None
+    logits = forward_until(subject.model, [], None, **enc)
+    assert logits.shape == (1, 3, subject.vocab_size)

@@ -1,0 +1,92 @@
+"""The nodes that conclude: **judge** (precision, recall and causal agreement per
+hypothesis, a verdict each: :mod:`.verdicts`) and **finalize** (surviving
+hypotheses, and any seed candidates, scored on the *select* split with the
+configured simulator; the best is stored as the explanation, linked to its agent
+run). The test split is never read here."""
+
+from __future__ import annotations
+
+from mechanic import prompts, store
+from mechanic.evals.lm import Usage
+from mechanic.evals.records import Record, crop
+from mechanic.evals.scorers import simulation_scores_many
+
+from ..evidence import load_scoring_set
+from .context import AgentContext, usage_row
+from .state import State
+from .verdicts import verdict
+
+__all__ = ["ConclusionNodes"]
+
+
+class ConclusionNodes(AgentContext):
+    """The judge and finalize nodes."""
+
+    def judge(self, state: State) -> State:
+        self._begin()
+        rnd = state.get("round", 0)
+        experiments = store.get_experiments(self.db, self.agent_run_id)
+        hypotheses = []
+        for h in state.get("hypotheses", []):  # each verdict is one UPDATE: rerunning the node is harmless
+            if h["round"] == rnd:
+                mine = [e for e in experiments if e["hypothesis_id"] == h["id"] and e["result"] is not None]
+                judged = verdict([e["result"] for e in mine if e["tool"] == "test_hypothesis"],
+                                 [e["result"] for e in mine if e["tool"] == "test_intervention"])
+                store.judge_hypothesis(self.db, h["id"], verdict=judged["verdict"], precision=judged["precision"],
+                                       recall=judged["recall"], causal_agreement=judged["causal_agreement"],
+                                       details={**judged["details"], "experiments": [e["id"] for e in mine]})
+                h = {**h, **{k: judged[k] for k in ("verdict", "precision", "recall", "causal_agreement")}}
+                self.say(f"  judged {h['text']!r}: {h['verdict']}")
+            hypotheses.append(h)
+        store.update_agent_run(self.db, self.agent_run_id, usage=usage_row(state))
+        return {"hypotheses": hypotheses, "round": rnd + 1, **self._spent(state, Usage())}
+
+    def finalize(self, state: State) -> State:
+        self._begin()
+        existing = store.get_agent_run(self.db, self.agent_run_id)
+        if existing and existing["explanation_id"]:  # a resumed run that had already stored it
+            return {"explanation_id": existing["explanation_id"]}
+        hypotheses = state.get("hypotheses", [])
+        status = "budget_exhausted" if state.get("stop") == "budget" else "done"
+        usage = usage_row(state)
+        meta = dict(explainer_model=self.llm.name, prompt_hash=prompts.prompt_hash("agent_step"),
+                    usage={**usage, "calls": usage["llm_calls"]})
+        text, details = self._choose(hypotheses)  # scored before the transaction: the simulator may be slow
+        details = {"agent_run_id": self.agent_run_id, "agent_status": status, **details}
+        with self.db.atomic():  # the explanation and the run's link to it, or neither
+            eid = store.write_explanation(
+                self.db, feature_id=self.row["id"], run_id=self.run_id, method=self.method,
+                config_hash=self.config_hash, text=text, status="ok" if text else "failed",
+                error=None if text else "the agent formed no usable hypothesis", details=details, **meta)
+            store.update_agent_run(self.db, self.agent_run_id, usage=usage, explanation_id=eid)
+            store.finish_agent_run(self.db, self.agent_run_id, status)
+        return {"explanation_id": eid, "status": status, **self._spent(state, Usage())}
+
+    def _choose(self, hypotheses: list[dict]) -> tuple[str | None, dict]:
+        """The final explanation: among surviving hypotheses (all of them when every
+        one was refuted) and any seed candidates, the best on the select split."""
+        if not hypotheses:
+            return None, {}
+        survivors = [h for h in hypotheses if h.get("verdict") != "refuted"]
+        rank = {"supported": 0, "inconclusive": 1, "refuted": 2}
+        candidates = sorted(survivors or hypotheses, key=lambda h: (rank.get(h.get("verdict"), 1), -h["round"]))
+        texts = list(dict.fromkeys([*(h["text"] for h in candidates), *self.seed_candidates]))
+        scores = self._select_scores(texts)
+        best = max(range(len(texts)), key=lambda i: (scores[i] is not None, scores[i] or 0.0, -i))
+        return texts[best], {"all_refuted": not survivors,
+                             "candidates": [{"text": t, "select_score": s} for t, s in zip(texts, scores)]}
+
+    def _select_scores(self, texts: list[str]) -> list[float | None]:
+        """Simulation score (pooled Pearson, split ``all``) of each candidate on the
+        select split; all None without a simulator or a single candidate."""
+        if self.simulator is None or len(texts) < 2:
+            return [None] * len(texts)
+        selection = load_scoring_set(self.db, self.subject, self.row, "select", n_top=self.config.n_top,
+                                     n_random=self.config.n_random)
+        length = self.config.score_length
+        records = [crop(r, length) for r in selection.top] + [
+            Record(r.tokens[:length], r.activations[:length], r.kind, r.split, r.window) for r in selection.random]
+        if not records:
+            return [None] * len(texts)
+        results = simulation_scores_many(self.simulator, texts, records, scorer_model=self.simulator_name)
+        return [next((r.value for r in rs if r.split == "all"), None) for rs in results]

@@ -1,0 +1,140 @@
+"""Plain helpers shared by test modules of both tiers (not a test module: pytest collects
+nothing here). ``tests/`` is on ``sys.path`` because ``tests/conftest.py`` lives there
+(pytest's default "prepend" import mode puts a conftest's folder first on the path), so
+test modules import this as ``from support import ...`` whether pytest runs from the repo
+root, on ``tests/unit`` or on a single file."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from mechanic.tools import CaptureConfig
+from mechanic.tools.corpus import Window, _char_budget, _truncate, iter_documents
+
+# The capture the scripted end-to-end tests (label, bench, the agent) cache features with:
+# small enough for a tiny model and a 1-2k token corpus, big enough for every split.
+CAPTURE = CaptureConfig(top_k=12, bottom_k=4, n_random=12, decile_pool=30, batch_size=16)
+
+
+# ------------------------------------------------------------ token windows
+
+
+def token_ids(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def assert_windows_from_documents(tokenizer, windows, source, seed, length, cap=8):
+    """Every window is the slice [start, start+length) of its own document's tokens."""
+    needed = {w.doc for w in windows}
+    texts = {}
+    for doc, text in iter_documents(source, seed):  # windows come from a prefix of the documents
+        if doc in needed:
+            texts[doc] = text
+            if len(texts) == len(needed):
+                break
+    budget = _char_budget(length, cap)
+    per_doc = Counter()
+    for i, w in enumerate(windows):
+        assert isinstance(w, Window)
+        assert w.index == i
+        assert len(w.tokens) == length
+        assert w.doc in texts
+        assert w.start % length == 0
+        ids = token_ids(tokenizer, _truncate(texts[w.doc], budget))
+        assert list(w.tokens) == ids[w.start : w.start + length]
+        per_doc[w.doc] += 1
+    assert max(per_doc.values()) <= cap
+    for doc in per_doc:  # no two windows of one document overlap
+        starts = [w.start for w in windows if w.doc == doc]
+        assert len(starts) == len(set(starts))
+
+
+# ------------------------------------------------------- a scripted agent
+
+
+def investigation_reply(messages, **kwargs):
+    """A scripted investigator for ScriptedLLM: two hypotheses, one test_hypothesis
+    experiment, then finish; a plain explanation request gets "letters"."""
+    schema = json.dumps(kwargs.get("json_schema") or {})
+    if '"hypotheses"' in schema:
+        return json.dumps({"hypotheses": [{"text": "letters after a space", "prediction": "quiet on digits"},
+                                          {"text": "digits", "prediction": "quiet on letters"}]})
+    if '"tool"' in schema:
+        content = messages[0]["content"]
+        if "test_hypothesis:" in content:
+            return json.dumps({"tool": "finish", "arguments": {}})
+        return json.dumps({"tool": "test_hypothesis",
+                           "arguments": {"hypothesis": 1, "activating": ["a b c", "x y"], "near_miss": ["1 2 3", "4 5"]}})
+    return "letters"
+
+
+# ------------------------------------------- a chat-completions endpoint
+
+
+def ok_response(text="hello there", prompt_tokens=5, completion_tokens=2, model="fake-model"):
+    """A successful chat-completions reply as ``(status, body)``."""
+    return 200, {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }
+
+
+def error_response(status, message="scripted failure"):
+    """An error reply as ``(status, body)``."""
+    return status, {"error": {"message": message, "type": "scripted", "code": status}}
+
+
+class FakeServer:
+    """A chat-completions endpoint on 127.0.0.1. ``answer(request) -> (status, body)``
+    decides each reply (it may sleep); requests, headers and concurrency are recorded."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.requests: list[dict] = []
+        self.auth: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    server.requests.append(body)
+                    server.auth.append(self.headers.get("Authorization", ""))
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    status, payload = server.answer(body)
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
