@@ -1,4 +1,4 @@
-"""The features of a bench suite, ready to explain and score (see :mod:`.benching`).
+"""The features of a bench suite, ready to explain and score (see :mod:`.runner`).
 
 * ``rules`` — every rule's activations on the corpus sample (the subject
   tokenizer's token strings) are summarised by capture's own streaming selection
@@ -6,6 +6,9 @@
   ``rule:NAME`` of the subject model, so explainers read the same train evidence and
   scorers the same held-out test windows as for a real neuron. Detection's quiet
   windows are found by the rule itself.
+* ``poly`` — polysemantic features, each the union of two or three rules at their own
+  strengths (:mod:`mechanic.evals.suites.poly`), captured like ``rules``; the truth
+  is the list of modes that fire in the windows the explainer sees.
 * ``planted`` — probe directions fitted in the model (:mod:`mechanic.evals.suites.planted`),
   saved in the store and captured as ``resid:L:planted_NAME`` features like any other.
 * ``records:PATH`` — NeuronRecord / puzzle files, stored as features of a model
@@ -28,6 +31,7 @@ from mechanic.evals.records import Record, crop
 from mechanic.evals.suites import RULES
 from mechanic.evals.suites.neuron_records import load_records
 from mechanic.evals.suites.planted import plant_concepts
+from mechanic.evals.suites.poly import POLY, PolyRule
 from mechanic.tools import CaptureConfig, Subject, corpus_spec, corpus_windows, window_split
 from mechanic.tools.capture import summarise_values
 
@@ -146,14 +150,15 @@ def _score_sets(db, subject: Subject, row: dict, config: "BenchConfig", *, with_
     return lc, evidence, selection, test
 
 
-def _rules_items(db, subject: Subject, config: "BenchConfig", capture_config: CaptureConfig, run_id: int):
+def _rules_items(db, subject: Subject, config: "BenchConfig", capture_config: CaptureConfig, run_id: int,
+                 rules: Sequence = RULES, suite: str = "rules"):
     """(items, skipped): the first ``--limit`` rules active in enough windows of the
     corpus sample, ready to measure, and the bench_items entries of the rules that are
     not (recorded, not measured). Every rule is captured — it costs no forward pass."""
-    corpus_id = _capture_rules(db, subject, RULES, config, capture_config, run_id)
+    corpus_id = _capture_rules(db, subject, rules, config, capture_config, run_id)
     strings: dict[int, list[str]] = {}  # token strings of the test windows, decoded once for every rule
     items, skipped = [], []
-    for rule in RULES:
+    for rule in rules:
         row = store.get_feature(db, subject.name, f"rule:{rule.name}", corpus_id=corpus_id)
         if not _fires(row):
             skipped.append(_skipped(row, rule.description, rule.decoys, rule.family, "never fires on this corpus"))
@@ -166,12 +171,36 @@ def _rules_items(db, subject: Subject, config: "BenchConfig", capture_config: Ca
         if reason:
             skipped.append(_skipped(row, rule.description, rule.decoys, rule.family, reason))
             continue
+        description, decoys, details = rule.description, rule.decoys, {}
+        if isinstance(rule, PolyRule):
+            modes, silent = _visible_modes(rule, evidence)
+            if len(modes) < 2:
+                skipped.append(_skipped(row, rule.description, rule.decoys, rule.family,
+                                        "fewer than two of its modes fire in the train windows"))
+                continue
+            description = "; also ".join(m["description"] for m in modes)
+            decoys = tuple("; also ".join(m["decoys"][i] for m in modes) for i in range(2))
+            details = {"modes": modes, "silent_modes": silent}
         negatives = _rule_negatives(db, subject, row, rule, evidence, max(len(activating), 2),
                                     config.n_hard_negatives, config.seed, strings)
-        items.append(BenchItem("rules", row["feature"], row, evidence, selection, test, activating,
-                               [crop(r, config.score_length) for r in negatives], rule.description, rule.decoys,
-                               rule.family))
+        items.append(BenchItem(suite, row["feature"], row, evidence, selection, test, activating,
+                               [crop(r, config.score_length) for r in negatives], description, decoys,
+                               rule.family, details))
     return items, skipped
+
+
+def _visible_modes(rule: PolyRule, evidence: Evidence) -> tuple[list[dict], list[str]]:
+    """The modes of a polysemantic rule that fire in at least ``MIN_ACTIVE_WINDOWS`` of
+    the windows the explainer sees (the truth to recall), and the names of the rest."""
+    shown = evidence.top + evidence.deciles
+    visible, silent = [], []
+    for mode, details in zip(rule.modes, rule.mode_details()):
+        windows = {r.window for r in shown if mode.activations(list(r.tokens)).max() > 0}
+        if len(windows) >= MIN_ACTIVE_WINDOWS:
+            visible.append(details)
+        else:
+            silent.append(mode.name)
+    return visible, silent
 
 
 MIN_ACTIVE_WINDOWS = 2  # per split: fewer, and there is nothing to explain or nothing to score
@@ -284,6 +313,8 @@ def build_items(db, subject: Subject | None, config: "BenchConfig", capture_conf
     entries of the features skipped and why) for ``config.suite``."""
     if config.suite_kind == "rules":
         return _rules_items(db, subject, config, capture_config, run_id)
+    if config.suite_kind == "poly":
+        return _rules_items(db, subject, config, capture_config, run_id, POLY, "poly")
     if config.suite_kind == "planted":
         return _planted_items(db, subject, config, capture_config, run_id)
     return _records_items(db, config, run_id)

@@ -16,11 +16,12 @@ __all__ = ["SCORE_COLUMNS", "TRUTH_COLUMNS", "COST_COLUMNS", "bench_summary", "c
            "format_compare", "write_plots"]
 
 SCORE_COLUMNS = ("sim", "sim_top", "detect", "fuzz", "embed", "causal")
-TRUTH_COLUMNS = ("truth_llm", "truth_embedding", "truth_cos")
+TRUTH_COLUMNS = ("truth_llm", "truth_embedding", "truth_cos", "mode_recall_llm", "mode_recall_embedding")
 COST_COLUMNS = ("cost_calls", "cost_tokens", "cost_seconds")
 ORDER = {"tokens": 0, "search": 1, "oneshot": 2, "bestofk": 3, "agent": 4, "tiered": 5, "random": 6, "shuffled": 7, "truth": 8,
          "decoy_1": 9, "decoy_2": 10}
-CHANCE = {"truth_llm": 1 / 3, "truth_embedding": 1 / 3, "validity": 0.5}
+CHANCE = {"truth_llm": 1 / 3, "truth_embedding": 1 / 3, "mode_recall_llm": 1 / 3, "mode_recall_embedding": 1 / 3,
+          "validity": 0.5}
 
 
 def _by(values: Sequence[dict], *keys: str) -> dict:
@@ -68,20 +69,22 @@ def format_bench(summary: dict) -> str:
         present = {m for per in methods.values() for m in per}
         lines.append(f"suite {suite}: {info['n_features']} features"
                      + (f" (run {info['run_id']})" if info.get("run_id") is not None else ""))
-        for title, cols in (("held-out scores", SCORE_COLUMNS),
-                            ("ground truth (3-way choice, chance 0.33; cosine to the truth)", TRUTH_COLUMNS),
+        truth_title = "ground truth (3-way choice, chance 0.33; cosine to the truth; poly: share of modes recalled)"
+        for title, cols in (("held-out scores", SCORE_COLUMNS), (truth_title, TRUTH_COLUMNS),
                             ("explainer cost per feature", COST_COLUMNS)):
             cols = [c for c in cols if c in present]
             if not cols:
                 continue
             digits = 1 if title.startswith("explainer cost") else 2
-            head = f"  {'method':<9} " + " ".join(f"{c:>19}" for c in cols)
+            widths = [max(19, len(c)) for c in cols]
+            head = f"  {'method':<9} " + " ".join(f"{c:>{w}}" for c, w in zip(cols, widths))
             lines += ["", f"  {title}", head, "  " + "-" * (len(head) - 2)]
             for method, per in methods.items():
                 if not any(c in per for c in cols):
                     continue
                 fail = f"  ({info['failures'][method]} failed)" if info["failures"].get(method) else ""
-                lines.append(f"  {method:<9} " + " ".join(f"{_cell(per.get(c), digits):>19}" for c in cols) + fail)
+                lines.append(f"  {method:<9} " + " ".join(f"{_cell(per.get(c), digits):>{w}}"
+                                                          for c, w in zip(cols, widths)) + fail)
         if info["validity"]:
             lines += ["", "  scorer validity: share of decoys the true description outscores (chance 0.50)"]
             for col, per_model in info["validity"].items():

@@ -50,7 +50,7 @@ from .items import REFERENCES, BenchItem, build_items
 
 __all__ = ["BenchConfig", "BenchRun", "run_bench", "SUITES", "JUDGES"]
 
-SUITES = ("rules", "planted", "records")
+SUITES = ("rules", "poly", "planted", "records")
 JUDGES = ("llm", "embedding")
 
 
@@ -58,7 +58,7 @@ JUDGES = ("llm", "embedding")
 class BenchConfig:
     """Everything that changes what ``bench`` measures."""
 
-    suite: str = "rules"  # rules | planted | records:PATH
+    suite: str = "rules"  # rules | poly | planted | records:PATH
     methods: tuple[str, ...] = ("tokens", "oneshot", "bestofk")
     explainer: str = "local"
     simulator: str = DEFAULT_SIMULATOR
@@ -83,7 +83,7 @@ class BenchConfig:
     def __post_init__(self):
         kind = self.suite.partition(":")[0]
         if kind not in SUITES or (kind == "records") != (":" in self.suite) or self.suite.endswith(":"):
-            raise MechanicError(f"unknown suite {self.suite!r}; choose rules, planted or records:PATH")
+            raise MechanicError(f"unknown suite {self.suite!r}; choose rules, poly, planted or records:PATH")
         for method in AGENT_METHODS:
             if method not in self.methods:
                 continue
@@ -226,6 +226,21 @@ def _judge_scores(db, run: BenchRun, it: BenchItem, e: dict, judges: dict, embed
     return out
 
 
+def _mode_recall(run: BenchRun, it: BenchItem, text: str, judges: dict) -> dict[str, float | None]:
+    """For a polysemantic feature: per judge, the share of its modes the explanation
+    covers — each mode a 3-way choice between its description and its two decoys."""
+    modes = it.details.get("modes") or []
+    out: dict[str, float | None] = {}
+    if not modes:
+        return out
+    for key, judge in judges.items():
+        picks = [judge_truth(judge, text, m["description"], m["decoys"][:2], key=f"{it.name}:{i}",
+                             seed=run.config.seed).correct for i, m in enumerate(modes)]
+        known = [float(p) for p in picks if p is not None]
+        out[f"mode_recall_{key}"] = float(np.mean(known)) if known else None
+    return out
+
+
 def _values(db, run: BenchRun, models, chash: str, say) -> list[dict]:
     """Per (feature, method): the headline scores, ground-truth match, cost; and per
     (feature, scorer): validity (the share of decoys the truth outscored)."""
@@ -252,6 +267,8 @@ def _values(db, run: BenchRun, models, chash: str, say) -> list[dict]:
                 values.append({**base, "metric": "cost_seconds", "value": e["seconds"]})
             if it.has_truth and e["method"] not in ("decoy_1", "decoy_2"):
                 for metric, value in _judge_scores(db, run, it, e, judges, models.embedder).items():
+                    values.append({**base, "metric": metric, "value": value})
+                for metric, value in _mode_recall(run, it, e["text"], judges).items():
                     values.append({**base, "metric": metric, "value": value})
         if "truth" in refs:
             for col, (truth_value, model) in refs["truth"].items():

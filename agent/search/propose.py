@@ -100,9 +100,14 @@ def _shown(peaks: Peaks, key_of_word: str) -> str:
 
 
 def _identity(peaks: Peaks) -> list[Rule]:
-    lifted = _lifted(peaks, lambda v, t: v.keys[t] or None, min_share=0.02, limit=8)
-    words = [_shown(peaks, k) for k, _ in lifted]
-    return [grammar.identity(words[:n]) for n in (1, 2, 3, 5, 8) if len(words) >= n]
+    """Sets of the words (or, apart, the symbols and whitespace) most lifted at the
+    peaks: a list never mixes words with symbols, so two modes of a polysemantic
+    feature ("the word 'the'" and "the symbol '='") stay two descriptions."""
+    lifted = _lifted(peaks, lambda v, t: v.keys[t] or None, min_share=0.02, limit=12)
+    shown = [_shown(peaks, k) for k, _ in lifted]
+    words = [w for w in shown if re.search(r"\w", w) and w not in grammar.BLANKS]
+    others = [w for w in shown if w not in words]
+    return [grammar.identity(group[:n]) for group in (words, others) for n in (1, 2, 3, 5, 8) if len(group) >= n]
 
 
 def _context(peaks: Peaks) -> list[Rule]:

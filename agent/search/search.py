@@ -48,7 +48,7 @@ class SearchConfig:
     readable: float = 0.25
     score_length: int = 32  # tokens per simulated window, cropped around the peak
     read_windows: int = 8  # train windows (the top ones) the simulator reads each finalist on
-    second_mode: float = 0.3  # look for a second mode when the best rule misses this share of the peak weight
+    second_mode: float = 0.15  # look for a second mode when the best rule misses this share of the peak weight
     # What one more listed word or joined part costs a candidate's select score: of two
     # descriptions that simulate alike, the more general one is the better explanation.
     parsimony: float = 0.02

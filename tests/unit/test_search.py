@@ -166,3 +166,12 @@ def test_search_explainer_fails_honestly_on_a_silent_feature(trained):
     result = SearchExplainer(trained, quiet[:2], default_embedder()).explain(evidence)
     assert result.status == "failed" and result.text is None
     assert "no candidate" in result.error
+
+
+def test_a_word_list_never_mixes_words_and_symbols():
+    records = _records(lambda v, t: v.keys[t] in ("the", "="), [(" the", " x", " =", " 1", " the", " cat")] * 4)
+    ranked, _ = _ranked(records)
+    for c in ranked:
+        if c.rule.kind == "identity":
+            words = c.rule.params["words"]
+            assert words in (["the"], ["="]), words
