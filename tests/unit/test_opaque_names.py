@@ -50,7 +50,7 @@ def test_no_prompt_of_an_investigation_names_the_feature(subject, tmp_path):
     llm = ScriptedLLM(reply, name="scripted", slot_fn=position_slots, tokenizer=subject.tokenizer)
     result = investigate(db, subject, row, llm, AgentConfig(max_rounds=1, guided=False), run_id=run_id,
                          simulator=make_simulator(llm), simulator_name="scripted")
-    assert result.status in ("done", "budget_exhausted")
+    assert result.status == "done"  # one round of three calls, far inside the budget
     experiments = store.get_experiments(db, result.agent_run_id)
     stats = next(e for e in experiments if e["tool"] == "feature_stats" and e["step"] > 0)
     assert stats["error"] is None  # the opaque name resolved to the feature
