@@ -31,6 +31,8 @@ class Evidence:
     input_tokens: list[tuple[str, float, int]]  # (token, mean activation, count)
     promoted: list[str] = field(default_factory=list)  # output side: tokens the feature promotes
     suppressed: list[str] = field(default_factory=list)
+    # descriptions the description search found, with their select-split simulation scores
+    searched: list[tuple[str, float | None]] = field(default_factory=list)
 
     @property
     def has_negative_side(self) -> bool:

@@ -29,8 +29,9 @@ def marked_excerpt(record: Record, scale: float, length: int = 24) -> str:
 
 def render_chat_evidence(evidence: Evidence, records: Sequence[Record] | None = None, *, max_excerpts: int = 10,
                          n_tokens: int = 8) -> str:
-    """Excerpts (strongest first), top input tokens, output-side tokens and, when the
-    feature has a real negative side, where it is most negative."""
+    """Excerpts (strongest first), top input tokens, output-side tokens, the
+    descriptions the search found (when given) and, when the feature has a real
+    negative side, where it is most negative."""
     records = list(records if records is not None else evidence.top)[:max_excerpts]
     scale = max((r.max_act for r in records), default=0.0)
     lines = ["Excerpts where the unit fires most, strongest first:"]
@@ -41,6 +42,10 @@ def render_chat_evidence(evidence: Evidence, records: Sequence[Record] | None = 
     if evidence.promoted:
         lines.append("When it fires, these next tokens become more likely: "
                      + ", ".join(repr(_visible(t)) for t in evidence.promoted[:n_tokens]))
+    if evidence.searched:
+        lines.append("\nDescriptions found by testing simple rules against the unit, with how well each predicts "
+                     "it on held-out text (correlation, 1 is perfect). Use, refine, merge or reject them:")
+        lines += [f"- {text} ({'n/a' if score is None else f'{score:.2f}'})" for text, score in evidence.searched]
     if evidence.has_negative_side:
         low = min(float(np.min(r.activations)) for r in evidence.bottom)
         lines.append("\nIt is most negative in these excerpts (marks show how negative):")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from mechanic import store
@@ -70,18 +70,21 @@ class PhaseCounts:
 
 
 def make_explainer(method: str, models: Models, selection: ScoringSet):
-    """The explainer of a method that needs no investigation (tokens, search, oneshot, bestofk)."""
+    """The explainer of a method that needs no investigation (tokens, search, oneshot,
+    bestofk). The LLM methods build on the description search: a chat model reads its
+    best descriptions as evidence, and best-of-k counts them among its k."""
     config = models.config
     if method in AGENT_METHODS:
         raise MechanicError(f"method {method!r} investigates with the store open: use explain_phase")
     if method == "tokens":
         return TokensExplainer()
+    records = score_records(selection, config)
+    search = SearchExplainer(models.simulator, records, models.embedder)
     if method == "search":
-        return SearchExplainer(models.simulator, score_records(selection, config), models.embedder)
+        return search
     writer = OneShotExplainer(models.explainer_llm, style=config.style, seed=config.seed)
     if method == "oneshot":
-        return writer
-    records = score_records(selection, config)
+        return SearchFirst(writer, search) if writer.style == "chat" else writer
 
     def select(texts: Sequence[str]):
         results = simulation_scores_many(models.simulator, list(texts), records)
@@ -92,16 +95,32 @@ def make_explainer(method: str, models: Models, selection: ScoringSet):
                 usage.merge(u)
         return values, usage
 
-    search = SearchExplainer(models.simulator, records, models.embedder)
+    def propose(evidence: Evidence):
+        return [text for text, _ in evidence.searched][:SEARCHED_IN_BESTOFK], Usage()
 
-    def propose(evidence):
-        found = search.explain(evidence)
-        if found.status != "ok":
-            return [], found.usage
-        texts = [found.text, *(c["text"] for c in found.details.get("candidates", []))]
-        return list(dict.fromkeys(texts))[:SEARCHED_IN_BESTOFK], found.usage
+    return SearchFirst(BestOfKExplainer(writer, select, k=config.k, seed=config.seed, proposer=propose), search)
 
-    return BestOfKExplainer(writer, select, k=config.k, seed=config.seed, proposer=propose)
+
+class SearchFirst:
+    """Runs the description search, then ``inner`` on evidence that carries the
+    search's best descriptions (``Evidence.searched``); the explanation's cost and
+    details include the search's."""
+
+    def __init__(self, inner, search: SearchExplainer, n: int = 3):
+        self.inner, self.search, self.n = inner, search, n
+        self.method = inner.method
+
+    def explain(self, evidence: Evidence) -> ExplainResult:
+        found = self.search.explain(evidence)
+        searched: list[tuple[str, float | None]] = []
+        if found.status == "ok":
+            searched = [(found.text, found.details.get("select_score"))]
+            searched += [(c["text"], c.get("select")) for c in found.details.get("candidates", [])
+                         if c["text"] != found.text]
+        result = self.inner.explain(replace(evidence, searched=searched[: self.n]))
+        result.usage.merge(Usage(seconds=found.usage.seconds))
+        result.details = {**result.details, "searched": [{"text": t, "select_score": s} for t, s in searched[: self.n]]}
+        return result
 
 
 def store_explanation(db, row: dict, run_id: int, chash: str, result: ExplainResult,
