@@ -119,3 +119,26 @@ def test_bestofk_fails_only_when_every_candidate_fails():
     result = BestOfKExplainer(OneShotExplainer(llm, style="chat", retries=0), lambda t: ([], Usage()), k=3) \
         .explain(_evidence())
     assert result.status == "failed" and "all 3 candidates failed" in result.error
+
+
+def test_chat_evidence_shows_searched_descriptions_with_their_scores():
+    plain = render_chat_evidence(_evidence())
+    assert "Descriptions found by testing simple rules" not in plain
+    text = render_chat_evidence(_evidence(searched=[("month names", 0.61), ("the word 'January'", None)]))
+    assert text.startswith(plain.split("\nTokens it fires on most")[0])
+    assert "- month names (0.61)\n- the word 'January' (n/a)" in text
+
+
+def test_bestofk_counts_proposed_descriptions_among_its_k():
+    llm = ScriptedLLM(["numbers", "weekdays"])
+    scores = {"numbers": 0.1, "weekdays": 0.2, "month names": 0.6, "the word 'January'": 0.3}
+
+    def propose(evidence):
+        return ["month names", "the word 'January'"], Usage()
+
+    result = BestOfKExplainer(OneShotExplainer(llm, style="chat"), lambda ts: ([scores[t] for t in ts], Usage()),
+                              k=4, proposer=propose).explain(_evidence())
+    assert result.usage.calls == 2  # the LLM wrote k - 2 candidates
+    assert result.text == "month names" and result.details["source"] == "search"
+    assert [(c["text"], c["source"]) for c in result.details["candidates"]] == [
+        ("numbers", "llm"), ("weekdays", "llm"), ("month names", "search"), ("the word 'January'", "search")]
