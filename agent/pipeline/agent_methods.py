@@ -1,7 +1,8 @@
 """The agent as a labeling method: ``label --method agent`` and ``--method tiered``.
 
 * ``agent`` — an investigation per feature (:func:`mechanic.agent.investigation.investigate`)
-  with the run's explainer, simulator and budgets.
+  with the run's explainer, simulator and budgets; the description search's best
+  candidates join its surviving hypotheses in the final choice on *select*.
 * ``tiered`` — description search first (no LLM); when the searched description's
   simulation score on the *select* split is below the threshold the agent
   investigates, with the search's best candidates competing against its surviving
@@ -37,29 +38,21 @@ def agent_config(config: LabelConfig) -> AgentConfig:
                        score_length=config.score_length, seed=config.seed)
 
 
-def _search_first(db, subject, row: dict, models: Models, run_id: int, chash: str, usage: Usage,
-                  say: Callable[[str], None]) -> tuple[dict | None, tuple[str, ...]]:
-    """``tiered``'s first step: (the stored explanation when the searched description
-    scores at or above the threshold on ``select``, else None; the texts the agent
-    starts from: the search's best candidates)."""
+def _search(db, subject, row: dict, models: Models, usage: Usage):
+    """The description search on this feature (an ``ExplainResult``), its cost merged into ``usage``."""
     config = models.config
     selection = load_scoring_set(db, subject, row, "select", n_top=config.n_top, n_random=config.n_random)
     found = SearchExplainer(models.simulator, score_records(selection, config), models.embedder).explain(
         load_evidence(db, subject, row))
     usage.merge(found.usage)
+    return found
+
+
+def _seeds(found) -> tuple[str, ...]:
+    """The search's best descriptions, to compete with the agent's hypotheses on select."""
     if found.status != "ok":
-        return None, ()
-    value = found.details.get("select_score")
-    if value is not None and value >= config.threshold:
-        eid = store.write_explanation(
-            db, feature_id=row["id"], run_id=run_id, method="tiered", config_hash=chash, text=found.text,
-            explainer_model=found.explainer_model, usage=found.usage.to_dict(),
-            details={**found.details, "source": "search", "threshold": config.threshold})
-        return store.get_explanation(db, eid), ()
-    say(f"  {row['feature']}: search scored {value if value is None else round(value, 3)} on select "
-        f"(< {config.threshold}); investigating")
-    seeds = [found.text, *(c["text"] for c in found.details.get("candidates", []))]
-    return None, tuple(dict.fromkeys(seeds))[:3]
+        return ()
+    return tuple(dict.fromkeys([found.text, *(c["text"] for c in found.details.get("candidates", []))]))[:3]
 
 
 def explain_with_agent(db, subject, row: dict, method: str, models: Models, run_id: int, chash: str,
@@ -68,11 +61,18 @@ def explain_with_agent(db, subject, row: dict, method: str, models: Models, run_
     explanation row and what the explainer LLM spent."""
     config = models.config
     usage = Usage()
-    seeds: tuple[str, ...] = ()
+    found = _search(db, subject, row, models, usage)
+    seeds = _seeds(found)
+    value = found.details.get("select_score") if found.status == "ok" else None
     if method == "tiered":
-        stored, seeds = _search_first(db, subject, row, models, run_id, chash, usage, say)
-        if stored is not None:
-            return stored, usage
+        if value is not None and value >= config.threshold:
+            eid = store.write_explanation(
+                db, feature_id=row["id"], run_id=run_id, method="tiered", config_hash=chash, text=found.text,
+                explainer_model=found.explainer_model, usage=found.usage.to_dict(),
+                details={**found.details, "source": "search", "threshold": config.threshold})
+            return store.get_explanation(db, eid), usage
+        say(f"  {row['feature']}: search scored {value if value is None else round(value, 3)} on select "
+            f"(< {config.threshold}); investigating")
     result = investigate(
         db, subject, row, models.explainer_llm, agent_config(config), run_id=run_id, config_hash=chash,
         simulator=models.simulator, simulator_name=models.simulator_name, method=method, seed_candidates=seeds,

@@ -41,7 +41,11 @@ def test_investigate_prints_hypotheses_experiments_explanation_and_scores(script
     assert [(h["text"], h["verdict"]) for h in report["hypotheses"]] == [("letters after a space", "refuted"),
                                                                          ("digits", "inconclusive")]
     assert "test_hypothesis" in [e["tool"] for e in report["experiments"]]
-    assert report["explanation"] == "digits"  # the hypothesis that was not refuted
+    # the surviving hypothesis competed on select with the description search's candidates: the best won
+    candidates = {c["text"]: c["select_score"] for c in report["candidates"]}
+    assert "digits" in candidates and "letters after a space" not in candidates
+    assert len(candidates) >= 2  # search candidates joined
+    assert report["explanation"] == max(candidates, key=lambda t: -2 if candidates[t] is None else candidates[t])
     assert {(s["scorer"], s["split"]) for s in report["scores"]} >= {("simulation", "all")}
     assert report["usage"]["llm_calls"] <= 10
     # the same command again shows the stored investigation instead of redoing it
