@@ -85,7 +85,7 @@ def word_key(word: str) -> str:
     return word.strip().casefold()
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: two windows of the same text are still two windows
 class WindowView:
     """What the rules read of one window, computed once: each token's word (as the
     simulator's word view names it), the flags, and category scores filled in by the

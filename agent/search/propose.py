@@ -100,14 +100,16 @@ def _shown(peaks: Peaks, key_of_word: str) -> str:
 
 
 def _identity(peaks: Peaks) -> list[Rule]:
-    """Sets of the words (or, apart, the symbols and whitespace) most lifted at the
-    peaks: a list never mixes words with symbols, so two modes of a polysemantic
+    """Sets of the words (or, apart, the symbols, or the kinds of whitespace) most
+    lifted at the peaks: a list never mixes them, so two modes of a polysemantic
     feature ("the word 'the'" and "the symbol '='") stay two descriptions."""
     lifted = _lifted(peaks, lambda v, t: v.keys[t] or None, min_share=0.02, limit=12)
     shown = [_shown(peaks, k) for k, _ in lifted]
+    blanks = [w for w in shown if w in grammar.BLANKS]
     words = [w for w in shown if re.search(r"\w", w) and w not in grammar.BLANKS]
-    others = [w for w in shown if w not in words]
-    return [grammar.identity(group[:n]) for group in (words, others) for n in (1, 2, 3, 5, 8) if len(group) >= n]
+    symbols = [w for w in shown if w not in words and w not in blanks]
+    return [grammar.identity(group[:n]) for group in (words, symbols, blanks) for n in (1, 2, 3, 5, 8)
+            if len(group) >= n]
 
 
 def _context(peaks: Peaks) -> list[Rule]:

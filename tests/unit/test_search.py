@@ -175,3 +175,13 @@ def test_a_word_list_never_mixes_words_and_symbols():
         if c.rule.kind == "identity":
             words = c.rule.params["words"]
             assert words in (["the"], ["="]), words
+
+
+def test_whitespace_is_named_in_words_and_kept_apart_from_symbols():
+    assert grammar.identity(["line break"]).text == "line breaks"
+    windows = [(" x", ")", "\n", " y", " the", ")", "\n", " z")] * 4
+    records = _records(lambda v, t: v.tokens[t] in (")", "\n"), windows)
+    ranked, _ = _ranked(records)
+    lists = [c.rule.params["words"] for c in ranked if c.rule.kind == "identity"]
+    assert [")"] in lists and ["line break"] in lists
+    assert not [w for w in lists if ")" in w and "line break" in w]
