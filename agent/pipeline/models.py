@@ -6,7 +6,7 @@ from typing import Callable
 
 from mechanic.evals.embedding import Embedder
 from mechanic.evals.lm import LLM
-from mechanic.evals.offline import OFFLINE_SIMULATORS, offline_simulator
+from mechanic.evals.offline import DEFAULT_SIMULATOR, OFFLINE_SIMULATORS, offline_simulator
 from mechanic.evals.simulators import make_simulator
 from mechanic.tools import Subject
 
@@ -51,6 +51,15 @@ class Models:
         if self.is_offline:
             return self._get("simulator", lambda: offline_simulator(self.config.simulator))
         return self._get("simulator", lambda: make_simulator(self.simulator_llm))
+
+    @property
+    def search_simulator(self):
+        """What the description search reads its candidates with: the run's simulator
+        when it is offline, else the default offline one. The search reads dozens of
+        sentences per feature; over an endpoint that would be dozens of LLM calls."""
+        if self.is_offline:
+            return self.simulator
+        return self._get("search_simulator", lambda: offline_simulator(DEFAULT_SIMULATOR))
 
     @property
     def simulator_name(self) -> str:

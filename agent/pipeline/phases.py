@@ -79,7 +79,7 @@ def make_explainer(method: str, models: Models, selection: ScoringSet):
     if method == "tokens":
         return TokensExplainer()
     records = score_records(selection, config)
-    search = SearchExplainer(models.simulator, records, models.embedder)
+    search = SearchExplainer(models.search_simulator, records, models.embedder)
     if method == "search":
         return search
     writer = OneShotExplainer(models.explainer_llm, style=config.style, seed=config.seed)

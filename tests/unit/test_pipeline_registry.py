@@ -21,3 +21,15 @@ def test_label_config_refuses_an_unregistered_scorer():
 
     with pytest.raises(MechanicError, match="unknown scorer 'vibes'"):
         LabelConfig(scorers=("simulation", "vibes"))
+
+
+def test_the_search_reads_with_an_offline_simulator_even_when_the_run_scores_over_an_endpoint():
+    from mechanic.agent.pipeline import Models
+    from mechanic.evals.offline import TrainedSimulator
+
+    made = []
+    endpoint = Models(None, LabelConfig(simulator="openai:some-model"), lambda spec, s: made.append(spec))
+    assert isinstance(endpoint.search_simulator, TrainedSimulator)
+    assert made == []  # no LLM was built for the search
+    offline = Models(None, LabelConfig(simulator="embedding"), lambda spec, s: made.append(spec))
+    assert offline.search_simulator is offline.simulator
