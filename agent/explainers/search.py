@@ -30,13 +30,21 @@ class SearchExplainer:
     method = "search"
 
     def __init__(self, simulator, select: Sequence[Record], embedder: Embedder,
-                 config: SearchConfig = SearchConfig()):
+                 config: SearchConfig = SearchConfig(), memo: dict | None = None):
         self.simulator = simulator
         self.select = list(select)
         self.embedder = embedder
         self.config = config
+        self.memo = memo  # feature -> result, shared by the explainers of one run
 
     def explain(self, evidence: Evidence) -> ExplainResult:
+        if self.memo is None:
+            return self._search(evidence)
+        if evidence.feature not in self.memo:
+            self.memo[evidence.feature] = self._search(evidence)
+        return self.memo[evidence.feature]
+
+    def _search(self, evidence: Evidence) -> ExplainResult:
         result = search_descriptions(train_records(evidence), self.select, self.simulator, self.embedder,
                                      promoted=evidence.promoted, config=self.config)
         model = f"search:{getattr(self.simulator, 'name', 'simulator')}"

@@ -42,7 +42,8 @@ def _search(db, subject, row: dict, models: Models, usage: Usage):
     """The description search on this feature (an ``ExplainResult``), its cost merged into ``usage``."""
     config = models.config
     selection = load_scoring_set(db, subject, row, "select", n_top=config.n_top, n_random=config.n_random)
-    found = SearchExplainer(models.search_simulator, score_records(selection, config), models.embedder).explain(
+    found = SearchExplainer(models.search_simulator, score_records(selection, config), models.embedder,
+                            memo=models.searched).explain(
         load_evidence(db, subject, row))
     usage.merge(found.usage)
     return found

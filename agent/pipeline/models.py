@@ -24,6 +24,9 @@ class Models:
         self.config = config
         self._make_llm = make_llm
         self._cache: dict[str, object] = {}
+        # The description search's result per feature: search, bestofk, tiered and the
+        # agent all build on it, and within one run it is the same for all of them.
+        self.searched: dict[str, object] = {}
 
     def _get(self, key: str, build):
         if key not in self._cache:

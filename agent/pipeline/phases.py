@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from mechanic import store
 from mechanic.evals.lm import Usage
-from mechanic.evals.scorers import simulation_scores_many
+from mechanic.evals.scorers import pooled_scores
 from mechanic.tools import MechanicError
 
 from ..evidence import Evidence, ScoringSet
@@ -79,7 +79,7 @@ def make_explainer(method: str, models: Models, selection: ScoringSet):
     if method == "tokens":
         return TokensExplainer()
     records = score_records(selection, config)
-    search = SearchExplainer(models.search_simulator, records, models.embedder)
+    search = SearchExplainer(models.search_simulator, records, models.embedder, memo=models.searched)
     if method == "search":
         return search
     writer = OneShotExplainer(models.explainer_llm, style=config.style, seed=config.seed)
@@ -87,13 +87,7 @@ def make_explainer(method: str, models: Models, selection: ScoringSet):
         return SearchFirst(writer, search) if writer.style == "chat" else writer
 
     def select(texts: Sequence[str]):
-        results = simulation_scores_many(models.simulator, list(texts), records)
-        values = [next((r.value for r in rs if r.split == "all"), None) for rs in results]
-        usage = Usage()
-        for rs in results:  # the results of one explanation share one usage record
-            for u in {id(r.usage): r.usage for r in rs}.values():
-                usage.merge(u)
-        return values, usage
+        return pooled_scores(models.simulator, list(texts), records)
 
     def propose(evidence: Evidence):
         return [text for text, _ in evidence.searched][:SEARCHED_IN_BESTOFK], Usage()

@@ -170,8 +170,8 @@ def _holds(peaks: Peaks, rule: Rule, min_share: float) -> bool:
 
 
 def _examples_of(peaks: Peaks, rule: Rule) -> list[str]:
-    levels = [rule.levels(v) > 0 for v in peaks.views]
-    return _examples(peaks, lambda v, t: bool(levels[peaks.views.index(v)][t]))
+    levels = {id(v): rule.levels(v) > 0 for v in peaks.views}
+    return _examples(peaks, lambda v, t: bool(levels[id(v)][t]))
 
 
 def _shapes(peaks: Peaks) -> list[Rule]:

@@ -28,7 +28,7 @@ from mechanic.evals.embedding import Embedder
 from mechanic.evals.lm import Usage
 from mechanic.evals.metrics import pearson
 from mechanic.evals.records import Record, crop
-from mechanic.evals.scorers import simulation_scores_many
+from mechanic.evals.scorers import pooled_scores
 
 from . import grammar
 from .grammar import Rule, WindowView
@@ -116,11 +116,10 @@ def _combinations(ranked: list[Candidate], peaks: Peaks, config: SearchConfig) -
 def _simulated(simulator, candidates: list[Candidate], records: list[Record], attr: str, usage: Usage) -> None:
     if not candidates or not records:
         return
-    results = simulation_scores_many(simulator, [c.rule.text for c in candidates], records)
-    for c, rs in zip(candidates, results):
-        setattr(c, attr, next((r.value for r in rs if r.split == "all"), None))
-        for u in {id(r.usage): r.usage for r in rs}.values():
-            usage.merge(u)
+    values, spent = pooled_scores(simulator, [c.rule.text for c in candidates], records)
+    for c, value in zip(candidates, values):
+        setattr(c, attr, value)
+    usage.merge(spent)
 
 
 def _diverse(ranked: list[Candidate], n: int) -> list[Candidate]:

@@ -5,7 +5,7 @@ from .detection import detection_score
 from .embedding import embedding_score
 from .fuzzing import fuzzing_score
 from .intervention import NEUTRAL_PROMPTS, intervention_score
-from .simulation import simulation_score, simulation_scores_many
+from .simulation import pooled_scores, simulation_score, simulation_scores_many
 
 __all__ = [
     "NEUTRAL_PROMPTS",
@@ -13,6 +13,7 @@ __all__ = [
     "embedding_score",
     "fuzzing_score",
     "intervention_score",
+    "pooled_scores",
     "simulation_score",
     "simulation_scores_many",
 ]

@@ -27,7 +27,7 @@ from ..metrics import pearson
 from ..records import Record, ScoreResult
 from ..simulators import Simulation, Simulator
 
-__all__ = ["SPLITS", "simulation_score", "simulation_scores_many"]
+__all__ = ["SPLITS", "pooled_scores", "simulation_score", "simulation_scores_many"]
 
 SPLITS: dict[str, frozenset[str] | None] = {
     "top": frozenset({"top", "decile"}),
@@ -50,6 +50,18 @@ def simulation_scores_many(simulator: Simulator, explanations: Sequence[str], re
     in one batched pass (what best-of-k selection calls). One list per explanation."""
     sims = _run_many(simulator, list(explanations), records)
     return [_results(sim, records, scorer_model or simulator.name) for sim in sims]
+
+
+def pooled_scores(simulator: Simulator, explanations: Sequence[str],
+                  records: Sequence[Record]) -> tuple[list[float | None], Usage]:
+    """Each explanation's pooled ("all" split) simulation score on ``records``, and
+    what simulating them all cost: what choosing among candidates needs."""
+    results = simulation_scores_many(simulator, explanations, records)
+    usage = Usage()
+    for rs in results:  # the results of one explanation share one usage record
+        for u in {id(r.usage): r.usage for r in rs}.values():
+            usage.merge(u)
+    return [next((r.value for r in rs if r.split == "all"), None) for rs in results], usage
 
 
 def _run_many(simulator, explanations: list[str], records: Sequence[Record]) -> list[Simulation]:
