@@ -14,6 +14,11 @@ alone, through a frozen sentence encoder (all-MiniLM-L6-v2, offline):
   text-rule features (``evals/training``); its weights ship in ``evals/weights``
   (``bench/train_simulator.py`` rebuilds them).
 
+An explanation of several modes ("colour words; also closing brackets") is read mode
+by mode: each part is simulated on its own and a token's level is the highest of
+them, since a sentence encoder averages the parts into one vector that matches
+neither (:func:`modes_of`).
+
 The embedding simulator's cosines map onto 0-10 through a fixed logistic; the
 trained head's levels are ``10 * sigmoid(logit)``, the transform it is trained
 under. Pearson scores depend on that shape, and detection thresholds (a level of 5)
@@ -40,7 +45,7 @@ from .token_features import span_embeddings
 from .token_views import DIM_VIEWS, EMBEDDED, FLAGS, VIEWS, TokenViews
 
 __all__ = ["DEFAULT_SIMULATOR", "OFFLINE_SIMULATORS", "RELATIONS", "EmbeddingSimulator", "Head", "TrainedSimulator",
-           "WEIGHTS", "head_logits", "offline_simulator", "relations"]
+           "WEIGHTS", "head_logits", "modes_of", "offline_simulator", "relations"]
 
 OFFLINE_SIMULATORS = ("embedding", "trained")
 # The default everywhere a simulator is chosen: the best validity measured by bench/simulators.py
@@ -56,6 +61,30 @@ _EMBEDDING_CALIBRATION = {"scale": 12.0, "centre": 0.45}
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+# "X; also Y": how mechanic (and its suites) write a description of several modes
+_ALSO = re.compile(r"\s*;\s+also\s+", re.IGNORECASE)
+
+
+def modes_of(text: str) -> list[str]:
+    """The parts of a description of several modes, or the description itself."""
+    parts = [p.strip() for p in _ALSO.split(text) if p.strip()]
+    return parts or [text]
+
+
+def _read_by_mode(explanations: Sequence[str], read) -> list[list[np.ndarray]]:
+    """``read(texts) -> [text][record] -> [T]`` on every mode of every explanation at
+    once, then per explanation the element-wise max over its modes."""
+    parts = [modes_of(e) for e in explanations]
+    flat = [p for ps in parts for p in ps]
+    raw = read(flat) if flat else []
+    out, at = [], 0
+    for ps in parts:
+        rows = raw[at: at + len(ps)]
+        at += len(ps)
+        out.append([np.max(np.stack(per), axis=0) if len(per) > 1 else per[0] for per in zip(*rows)])
+    return out
 
 
 def _charge(total: Usage, seconds: float) -> Usage:
@@ -101,8 +130,11 @@ class EmbeddingSimulator(_OfflineSimulator):
     def raw_scores(self, explanations: Sequence[str], records: Sequence[Record]) -> list[list[np.ndarray]]:
         """Cosines ``[explanation][record] -> [T]``."""
         spans = span_embeddings(self.embedder, [r.tokens for r in records])
-        queries = self.embedder.encode(list(explanations))
-        return [[s @ q for s in spans] for q in queries]
+
+        def read(texts):
+            return [[s @ q for s in spans] for q in self.embedder.encode(texts)]
+
+        return _read_by_mode(explanations, read)
 
     def levels(self, raw: np.ndarray) -> np.ndarray:
         return (MAX_LEVEL * _sigmoid(self.scale * (raw - self.centre))).astype(np.float64)
@@ -265,10 +297,13 @@ class TrainedSimulator(_OfflineSimulator):
         per_record = self.views([r.tokens for r in records])
         lengths = [len(v) for v in per_record]
         stacked = np.concatenate(per_record) if sum(lengths) else np.zeros((0, DIM_VIEWS), np.float16)
-        texts = list(explanations)
-        logits = self.head.logits(texts, self.embedder.encode(texts), stacked)
         bounds = np.cumsum([0, *lengths])
-        return [[row[bounds[i]: bounds[i + 1]] for i in range(len(lengths))] for row in logits]
+
+        def read(texts):
+            logits = self.head.logits(texts, self.embedder.encode(texts), stacked)
+            return [[row[bounds[i]: bounds[i + 1]] for i in range(len(lengths))] for row in logits]
+
+        return _read_by_mode(explanations, read)
 
     def levels(self, raw: np.ndarray) -> np.ndarray:
         return self.head.levels(raw)

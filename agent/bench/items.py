@@ -31,7 +31,7 @@ from mechanic.evals.records import Record, crop
 from mechanic.evals.suites import RULES
 from mechanic.evals.suites.neuron_records import load_records
 from mechanic.evals.suites.planted import plant_concepts
-from mechanic.evals.suites.poly import POLY, PolyRule
+from mechanic.evals.suites.poly import POLY, POLY_DEV, PolyRule
 from mechanic.tools import CaptureConfig, Subject, corpus_spec, corpus_windows, window_split
 from mechanic.tools.capture import summarise_values
 
@@ -315,6 +315,8 @@ def build_items(db, subject: Subject | None, config: "BenchConfig", capture_conf
         return _rules_items(db, subject, config, capture_config, run_id)
     if config.suite_kind == "poly":
         return _rules_items(db, subject, config, capture_config, run_id, POLY, "poly")
+    if config.suite_kind == "poly-dev":
+        return _rules_items(db, subject, config, capture_config, run_id, POLY_DEV, "poly-dev")
     if config.suite_kind == "planted":
         return _planted_items(db, subject, config, capture_config, run_id)
     return _records_items(db, config, run_id)

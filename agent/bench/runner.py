@@ -50,7 +50,7 @@ from .items import REFERENCES, BenchItem, build_items
 
 __all__ = ["BenchConfig", "BenchRun", "run_bench", "SUITES", "JUDGES"]
 
-SUITES = ("rules", "poly", "planted", "records")
+SUITES = ("rules", "poly", "poly-dev", "planted", "records")
 JUDGES = ("llm", "embedding")
 
 
@@ -58,7 +58,7 @@ JUDGES = ("llm", "embedding")
 class BenchConfig:
     """Everything that changes what ``bench`` measures."""
 
-    suite: str = "rules"  # rules | poly | planted | records:PATH
+    suite: str = "rules"  # rules | poly | poly-dev | planted | records:PATH
     methods: tuple[str, ...] = ("tokens", "oneshot", "bestofk")
     explainer: str = "local"
     simulator: str = DEFAULT_SIMULATOR
@@ -83,7 +83,7 @@ class BenchConfig:
     def __post_init__(self):
         kind = self.suite.partition(":")[0]
         if kind not in SUITES or (kind == "records") != (":" in self.suite) or self.suite.endswith(":"):
-            raise MechanicError(f"unknown suite {self.suite!r}; choose rules, poly, planted or records:PATH")
+            raise MechanicError(f"unknown suite {self.suite!r}; choose rules, poly, poly-dev, planted or records:PATH")
         for method in AGENT_METHODS:
             if method not in self.methods:
                 continue

@@ -10,7 +10,8 @@ from .common import Context, echo_json, pass_ctx, split_csv, user_errors
 
 @click.command()
 @click.option("--suite", default="rules", show_default=True,
-              help="Benchmark suite: rules (text-rule features), poly (unions of two or three rules), planted (probe "
+              help="Benchmark suite: rules (text-rule features), poly (unions of two or three rules; poly-dev: the same "
+                   "rules paired differently, to develop on), planted (probe "
                    "directions in the model), "
                    "or records:PATH (OpenAI NeuronRecord / puzzle JSON files).")
 @click.option("--methods", "--method", "methods", default="tokens,oneshot,bestofk", show_default=True,

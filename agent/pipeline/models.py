@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from mechanic.evals.embedding import Embedder
+from mechanic.evals.embedding import Embedder, default_embedder
 from mechanic.evals.lm import LLM
 from mechanic.evals.offline import DEFAULT_SIMULATOR, OFFLINE_SIMULATORS, offline_simulator
 from mechanic.evals.simulators import make_simulator
@@ -76,4 +76,6 @@ class Models:
 
     @property
     def embedder(self) -> Embedder:
-        return self._get("embedder", Embedder)
+        """The process-wide embedder: the offline simulators embed the same words and
+        spans, and one cache serves them all."""
+        return self._get("embedder", default_embedder)

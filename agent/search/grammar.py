@@ -297,7 +297,18 @@ def together(rule: Rule, where: Rule) -> Rule:
     return Rule("and", text, {}, lambda v: rule.levels(v) * (where.levels(v) > 0), (rule, where))
 
 
-def either(first: Rule, second: Rule) -> Rule:
-    """Either of two modes: "colour words; also closing brackets"."""
-    return Rule("or", f"{first.text}; also {second.text}", {},
-                lambda v: np.maximum(first.levels(v), second.levels(v)), (first, second))
+def either(*modes: Rule, strengths: tuple[float, ...] = ()) -> Rule:
+    """Either of several modes: "colour words; also closing brackets". ``strengths``
+    (one per mode, the first 1.0 by default) weigh each mode's levels: a polysemantic
+    feature rarely fires as hard for its second mode as for its first."""
+    if len(modes) < 2:
+        raise ValueError("either() joins at least two modes")
+    weights = tuple(strengths) or (1.0,) * len(modes)
+    if len(weights) != len(modes):
+        raise ValueError("either() takes one strength per mode")
+
+    def levels(v: WindowView) -> np.ndarray:
+        return np.max(np.stack([w * m.levels(v) for m, w in zip(modes, weights)]), axis=0)
+
+    params = {"strengths": [round(float(w), 3) for w in weights]} if strengths else {}
+    return Rule("or", "; also ".join(m.text for m in modes), params, levels, tuple(modes))

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -48,7 +49,8 @@ class SearchConfig:
     readable: float = 0.25
     score_length: int = 32  # tokens per simulated window, cropped around the peak
     read_windows: int = 8  # train windows (the top ones) the simulator reads each finalist on
-    second_mode: float = 0.15  # look for a second mode when the best rule misses this share of the peak weight
+    second_mode: float = 0.15  # look for another mode when the modes so far miss this share of the peak weight
+    max_modes: int = 3  # modes a polysemantic description joins at most
     # What one more listed word or joined part costs a candidate's select score: of two
     # descriptions that simulate alike, the more general one is the better explanation.
     parsimony: float = 0.02
@@ -96,21 +98,78 @@ def rank_by_fit(rules: Sequence[Rule], peaks: Peaks) -> list[Candidate]:
 
 def _combinations(ranked: list[Candidate], peaks: Peaks, config: SearchConfig) -> list[Rule]:
     """Conjunctions of the best rules with the best region or context, and, when the
-    best rule leaves much of the peak weight unexplained, a second mode."""
+    best rule leaves much of the peak weight unexplained, descriptions of several modes."""
     heads = [c.rule for c in ranked if c.rule.kind in ("identity", "category", "shape", "suffix", "prefix")][:2]
     wheres = [c.rule for c in ranked if c.rule.kind in ("region", "after", "before")][:2]
     out = [grammar.together(h, w) for h in heads for w in wheres]
-    if ranked:
-        best = ranked[0].rule
-        missed = [(i, t, w) for i, t, w in peaks.where if best.levels(peaks.views[i])[t] <= 0]
-        if sum(w for _, _, w in missed) >= config.second_mode * peaks.total:
-            rest = Peaks(peaks.views, peaks.activations, missed)
-            second = rank_by_fit(propose(rest), rest)
-            # a second mode is a short description of its own, not a list of leftovers
-            second = [c for c in second if c.rule.text != best.text and c.rule.size <= 3]
-            if second:
-                out.append(grammar.either(best, second[0].rule))
+    # modes grow from the best rule, and from the best short one besides: a list of words
+    # that fits best may be two modes' words mixed, which no mode-by-mode reading splits
+    starts = ranked[:1] + [c for c in ranked[1:] if c.rule.size <= 2][:1]
+    for start in starts:
+        out += _modes(start.rule, peaks, config)
     return out
+
+
+def _modes(first: Rule, peaks: Peaks, config: SearchConfig) -> list[Rule]:
+    """Descriptions of a polysemantic feature, mode by mode: while the modes found so far
+    miss a share of the peak weight, the rule that best fits the tokens they leave
+    uncovered becomes the next mode (two alternatives for the second). Each mode is
+    weighed by the mean activation at the peaks it covers, the strongest at 1."""
+    levels = [[first.levels(v)] for v in peaks.views]
+    modes, heights = [first], [_mean_at_peaks(peaks, lambda i, t: levels[i][0][t] > 0)]
+    out: list[Rule] = []
+    while len(modes) < config.max_modes:
+        covered = [np.max(np.stack(ls), axis=0) > 0 for ls in levels]
+        missed = [(i, t, w) for i, t, w in peaks.where if not covered[i][t]]
+        if sum(w for _, _, w in missed) < config.second_mode * peaks.total:
+            break
+        rest = Peaks(peaks.views, peaks.activations, missed)
+        texts = {m.text for m in modes}
+        # a mode is a short description of its own, not a list of leftovers; it is
+        # measured on the tokens the modes so far leave uncovered
+        ranked = [c for c in _rank_uncovered(propose(rest), rest, covered) if c.rule.text not in texts
+                  and c.rule.size <= 3 and not any(_same_list(c.rule, m) for m in modes)]
+        if not ranked:
+            break
+        options = []
+        for c in ranked[: 2 if len(modes) == 1 else 1]:
+            mode_levels = [c.rule.levels(v) for v in peaks.views]
+            height = _mean_at_peaks(rest, lambda i, t: mode_levels[i][t] > 0)
+            options.append((c.rule, height, mode_levels))
+            out.append(_joined([*modes, c.rule], [*heights, height]))
+        rule, height, mode_levels = options[0]
+        modes.append(rule)
+        heights.append(height)
+        for i, ls in enumerate(levels):
+            ls.append(mode_levels[i])
+    return out
+
+
+def _joined(modes: list[Rule], heights: list[float]) -> Rule:
+    top = max(heights) or 1.0
+    return grammar.either(*modes, strengths=tuple(max(h / top, 0.1) for h in heights))
+
+
+def _same_list(a: Rule, b: Rule) -> bool:
+    """Two word lists of one class ("the words 'def' and 'is'", "the words 'if' and
+    'for'"): as two modes they are one longer list cut in two."""
+    if a.kind != "identity" or b.kind != "identity":
+        return False
+    classes = [Counter(grammar.token_class(w) for w in r.params["words"]).most_common(1)[0][0] for r in (a, b)]
+    return classes[0] == classes[1]
+
+
+def _mean_at_peaks(peaks: Peaks, where) -> float:
+    values = [float(peaks.activations[i][t]) for i, t, _ in peaks.where if where(i, t)]
+    return float(np.mean(values)) if values else 0.0
+
+
+def _rank_uncovered(rules: Sequence[Rule], peaks: Peaks, covered: list[np.ndarray]) -> list[Candidate]:
+    """Rules by their fit to the activations of the tokens that ``covered`` leaves out."""
+    keep = np.concatenate([~c for c in covered])
+    acts = np.concatenate(peaks.activations)[keep]
+    scored = [Candidate(r, pearson(np.concatenate([r.levels(v) for v in peaks.views])[keep], acts)) for r in rules]
+    return sorted((c for c in scored if c.fit is not None and c.fit > 0), key=lambda c: -c.fit)
 
 
 def _simulated(simulator, candidates: list[Candidate], records: list[Record], attr: str, usage: Usage) -> None:

@@ -10,6 +10,10 @@ two decoys), so an explainer that names only the strongest mode gets a third or 
 The pairs are fixed by position in the rule lists (a token-level rule with the one 13
 places on; a third mode from the rules that fire on the token after a given word), not
 chosen by how any explainer does on them.
+
+``POLY_DEV`` pairs the same rules differently (a rule with the one 5 places on, the
+third mode from the rules about regions and line positions): the set to develop an
+explainer's handling of several modes on, so that ``POLY`` stays held out for it.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ import numpy as np
 
 from .rules import RULES, Rule
 
-__all__ = ["POLY", "PolyRule", "STRENGTHS"]
+__all__ = ["POLY", "POLY_DEV", "PolyRule", "STRENGTHS"]
 
 STRENGTHS = (1.0, 0.6, 0.35)
 _THIRD = ("after_the", "after_return", "after_import", "after_negation", "class_names")
+_THIRD_DEV = ("inside_string_literal", "line_start", "inside_parentheses", "after_comma", "attribute_after_dot")
 
 
 @dataclass(frozen=True)
@@ -53,17 +58,19 @@ class PolyRule:
                 for m, s in zip(self.modes, self.strengths)]
 
 
-def _poly() -> tuple[PolyRule, ...]:
+def _poly(offset: int | None, thirds: Sequence[str]) -> tuple[PolyRule, ...]:
     token = [r for r in RULES if r.family == "token-level"]
-    third = [r for r in RULES if r.name in _THIRD]
+    third = [r for r in RULES if r.name in thirds]
     out = []
     half = len(token) // 2
+    offset = offset or half
     for i in range(half):
-        modes = [token[i], token[i + half]]
+        modes = [token[i], token[(i + offset) % len(token)]]
         if i % 3 == 0:
             modes.append(third[(i // 3) % len(third)])
         out.append(PolyRule("poly_" + "__".join(m.name for m in modes), tuple(modes), STRENGTHS[: len(modes)]))
     return tuple(out)
 
 
-POLY = _poly()
+POLY = _poly(None, _THIRD)
+POLY_DEV = _poly(5, _THIRD_DEV)

@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 from mechanic.evals.embedding import DIM, Embedder
 from mechanic.evals.metrics import pearson
-from mechanic.evals.offline import FORMAT, EmbeddingSimulator, Head, TrainedSimulator, offline_simulator, relations
+from mechanic.evals.offline import (
+    FORMAT,
+    EmbeddingSimulator,
+    Head,
+    TrainedSimulator,
+    modes_of,
+    offline_simulator,
+    relations,
+)
 from mechanic.evals.records import Record
 from mechanic.evals.token_features import char_ranges, span_texts
 from mechanic.evals.token_views import (
@@ -314,3 +322,17 @@ def test_decoys_are_siblings_that_fire_elsewhere():
     assert len(decoys) == 2 and all(d.family == "lexical" and d.name != rule.name for d in decoys)
     for d in decoys:
         assert np.corrcoef(acts[d.name], acts[rule.name])[0, 1] < 0.5
+
+
+def test_a_description_of_several_modes_is_read_mode_by_mode(embedder):
+    assert modes_of("colour words; also closing brackets; Also the word 'the'") == [
+        "colour words", "closing brackets", "the word 'the'"]
+    assert modes_of("words; and also more") == ["words; and also more"]  # only "; also" joins modes
+    assert modes_of("the word 'also'") == ["the word 'also'"]
+    simulator = TrainedSimulator(embedder=embedder)
+    record = Record((" The", " red", " car", " stopped", ")", " near", " the", " house", "."), np.zeros(9), "top",
+                    "test", 0)
+    first, second, both = (simulator.run_many([t], [record])[0].predictions[0]
+                           for t in ("colour words", "closing brackets", "colour words; also closing brackets"))
+    np.testing.assert_allclose(both, np.maximum(first, second), rtol=1e-5)
+    assert not np.allclose(first, second)

@@ -16,7 +16,6 @@ def test_the_shuffled_floor_borrows_from_the_most_elaborate_method():
 
 def test_label_config_refuses_an_unregistered_scorer():
     import pytest
-
     from mechanic.tools import MechanicError
 
     with pytest.raises(MechanicError, match="unknown scorer 'vibes'"):

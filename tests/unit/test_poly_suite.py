@@ -5,7 +5,7 @@ import pytest
 from mechanic import store
 from mechanic.agent.bench import BenchConfig, run_bench
 from mechanic.evals.suites import RULES
-from mechanic.evals.suites.poly import POLY, STRENGTHS
+from mechanic.evals.suites.poly import POLY, POLY_DEV, STRENGTHS
 from support import CAPTURE
 
 
@@ -26,6 +26,16 @@ def test_poly_features_are_unions_of_distinct_rules_with_unique_names():
         assert 2 <= len(p.modes) <= 3 and len({m.name for m in p.modes}) == len(p.modes)
         assert {m.name for m in p.modes} <= names
         assert list(p.strengths) == sorted(p.strengths, reverse=True)
+
+
+def test_the_development_set_pairs_the_rules_differently():
+    """poly-dev is what the search's handling of modes is developed on; poly stays held out."""
+    held_out = {frozenset(m.name for m in p.modes[:2]) for p in POLY}
+    assert len(POLY_DEV) >= 10
+    for p in POLY_DEV:
+        assert frozenset(m.name for m in p.modes[:2]) not in held_out
+        assert 2 <= len(p.modes) <= 3 and len({m.name for m in p.modes}) == len(p.modes)
+    assert not {p.name for p in POLY} & {p.name for p in POLY_DEV}
 
 
 @pytest.fixture(scope="module")

@@ -8,19 +8,19 @@ import re
 
 import numpy as np
 import pytest
-
 from mechanic.agent.evidence import Evidence
 from mechanic.agent.explainers import SearchExplainer
 from mechanic.agent.search import (
     SearchConfig,
     WindowView,
     find_peaks,
+    grammar,
     propose,
     rank_by_fit,
     score_categories,
     search_descriptions,
 )
-from mechanic.agent.search import grammar
+from mechanic.agent.search import search as search_module
 from mechanic.evals.embedding import default_embedder
 from mechanic.evals.offline import offline_simulator
 from mechanic.evals.records import Record
@@ -132,6 +132,61 @@ def test_either_joins_two_modes():
     assert rule.levels(view).tolist() == [1.0, 1.0, 0.0]
     assert rule.text == "the word 'the'; also numbers written in digits"
     assert rule.size == 2
+
+
+def test_either_weighs_each_mode_by_its_strength():
+    rule = grammar.either(grammar.identity(["the"]), grammar.shape("digits"), grammar.identity(["("]),
+                          strengths=(1.0, 0.6, 0.3))
+    view = WindowView((" the", " 42", " (", " cat"))
+    assert rule.levels(view).tolist() == pytest.approx([1.0, 0.6, 0.3, 0.0])
+    assert rule.text == "the word 'the'; also numbers written in digits; also the symbol '('"
+    assert rule.params == {"strengths": [1.0, 0.6, 0.3]}
+    with pytest.raises(ValueError):
+        grammar.either(grammar.identity(["the"]))
+
+
+def _two_modes(v, t):
+    """'the' at full strength; numbers written in digits at 0.6 of it."""
+    return 1.0 if v.keys[t] == "the" else 0.6 if re.fullmatch(r"\s*\d+", v.tokens[t]) else 0.0
+
+
+def _digit_windows(n: int = 40, length: int = 32) -> list[tuple[str, ...]]:
+    rng = np.random.default_rng(1)
+    out = []
+    for tokens in WINDOWS[:n]:
+        tokens = list(tokens[:length])
+        for i in rng.choice(len(tokens), 3, replace=False):
+            tokens[i] = f" {int(rng.integers(0, 2000))}"
+        out.append(tuple(tokens))
+    return out
+
+
+def test_modes_of_a_polysemantic_feature_are_found_and_weighted():
+    records = _records(_two_modes, _digit_windows())
+    views = [WindowView(tuple(r.tokens)) for r in records]
+    peaks = find_peaks(records, views)
+    ranked = rank_by_fit(propose(peaks), peaks)
+    joined = [r for r in search_module._combinations(ranked, peaks, SearchConfig()) if r.kind == "or"]
+    best = max(rank_by_fit(joined, peaks), key=lambda c: c.fit)
+    by_kind = {p.kind: (p, w) for p, w in zip(best.rule.parts, best.rule.params["strengths"])}
+    assert set(by_kind) == {"identity", "shape"}, best.rule.text
+    assert "the" in by_kind["identity"][0].params["words"]
+    assert by_kind["shape"][0].text.startswith("numbers written in digits")
+    assert best.fit > 0.95 > ranked[0].fit  # both modes fit better than either alone
+    # each mode weighed by its peaks' activation: digits at 0.6 of 'the'
+    assert by_kind["shape"][1] / by_kind["identity"][1] == pytest.approx(0.6, abs=0.05)
+
+
+def test_a_word_list_is_never_split_into_two_modes():
+    words = ("the", "of", "and", "to", "in", "is")
+    records = _records(lambda v, t: float(v.keys[t] in words))
+    views = [WindowView(tuple(r.tokens)) for r in records]
+    peaks = find_peaks(records, views)
+    first = grammar.identity(["the", "of"])
+    for rule in search_module._modes(first, peaks, SearchConfig()):
+        later = rule.parts[1:]
+        assert not any(p.kind == "identity" and grammar.token_class(p.params["words"][0]) == "word" for p in later), \
+            rule.text
 
 
 @pytest.fixture(scope="module")
