@@ -79,6 +79,7 @@ class BenchConfig:
     n_tokens: int = 20_000
     window: int = 64
     layer: int | None = None  # planted: residual layer (default the middle one)
+    threshold: float = 0.3  # tiered: below this select score of the search, the agent (or best-of-k) explains
 
     def __post_init__(self):
         kind = self.suite.partition(":")[0]
@@ -90,9 +91,10 @@ class BenchConfig:
             if method not in METHODS:
                 raise MechanicError(f"method {method!r} is not available in this installation (no agent explainer); "
                                     f"choose from {', '.join(METHODS)}")
-            if self.suite_kind != "planted":
+            if method == "agent" and self.suite_kind != "planted":
                 raise MechanicError(f"method {method!r} experiments on the model, so it needs features of the model: "
-                                    f"use --suite planted (the {self.suite_kind} suite's features have no site)")
+                                    f"use --suite planted (the {self.suite_kind} suite's features have no site; "
+                                    f"tiered runs there, with best-of-k where the search falls short)")
         bad = [j for j in self.judges if j not in JUDGES]
         if bad:
             raise MechanicError(f"unknown judge {bad[0]!r}; choose from {', '.join(JUDGES)}")
@@ -115,7 +117,7 @@ class BenchConfig:
             scorers=self.suite_scorers, k=self.k, n_top=self.n_top,
             n_deciles=self.n_deciles, n_random=self.n_random, n_hard_negatives=self.n_hard_negatives,
             score_length=self.score_length, style=self.style, seed=self.seed, corpus=self.corpus,
-            n_tokens=self.n_tokens, window=self.window)
+            n_tokens=self.n_tokens, window=self.window, threshold=self.threshold)
 
     def hash(self) -> str:
         """What keys stored explanations for resume (the limit only picks features)."""

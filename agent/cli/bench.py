@@ -15,8 +15,8 @@ from .common import Context, echo_json, pass_ctx, split_csv, user_errors
                    "directions in the model), "
                    "or records:PATH (OpenAI NeuronRecord / puzzle JSON files).")
 @click.option("--methods", "--method", "methods", default="tokens,oneshot,bestofk", show_default=True,
-              help="Explainers to compare, comma separated: tokens, search, oneshot, bestofk; agent and tiered on "
-                   "the planted suite.")
+              help="Explainers to compare, comma separated: tokens, search, oneshot, bestofk, tiered (search, then "
+                   "the agent where it scores low; best-of-k on suites without sites); agent on the planted suite.")
 @click.option("--explainer", default="local", show_default=True,
               help="Explainer LLM: local, local:MODEL or openai:MODEL.")
 @click.option("--simulator", default=DEFAULT_SIMULATOR, show_default=True,
@@ -34,6 +34,9 @@ from .common import Context, echo_json, pass_ctx, split_csv, user_errors
               help="Corpus tokens the rules and planted suites are measured on.")
 @click.option("--layer", type=click.IntRange(min=0), default=None,
               help="planted: residual layer of the probe directions [default: the middle layer].")
+@click.option("--threshold", type=float, default=0.3, show_default=True,
+              help="tiered: the search's select-split simulation score below which the agent (or, on suites "
+                   "without sites, best-of-k) explains.")
 @click.option("--no-validity", is_flag=True, help="Skip scoring the true description and decoys (scorer validity).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False), default=None,
@@ -43,8 +46,8 @@ from .common import Context, echo_json, pass_ctx, split_csv, user_errors
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and per-feature values) as JSON.")
 @pass_ctx
 @user_errors
-def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, scorers, limit, k, n_tokens, layer, no_validity,
-          seed, plots_dir, compare, as_json):
+def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, scorers, limit, k, n_tokens, layer, threshold,
+          no_validity, seed, plots_dir, compare, as_json):
     """Benchmark explainers on features with known ground truth.
 
     Per method: held-out simulation, detection and fuzzing scores, a 3-way
@@ -66,7 +69,7 @@ def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, sco
     config = BenchConfig(suite=suite, methods=split_csv(methods), explainer=explainer, simulator=simulator, judge=judge,
                          judges=split_csv(judges),
                          scorers=split_csv(scorers), validity=not no_validity, limit=limit, k=k, seed=seed,
-                         n_tokens=n_tokens, layer=layer)
+                         n_tokens=n_tokens, layer=layer, threshold=threshold)
     subject = obj.subject_with_directions()
     say = (lambda msg: click.echo(msg, err=True)) if not obj.quiet else None
     run = run_bench(obj.db(), subject, config, progress=say)

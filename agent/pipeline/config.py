@@ -9,13 +9,16 @@ from mechanic import store
 from mechanic.evals.offline import DEFAULT_SIMULATOR
 from mechanic.tools import MechanicError
 
-__all__ = ["AGENT_METHODS", "LLM_METHODS", "CONTROLS", "DEFAULT_METHODS", "DEFAULT_SIMULATOR", "METHODS", "SCORERS", "LabelConfig", "method_rank"]
+__all__ = ["AGENT_METHODS", "LLM_METHODS", "NO_SITE_KINDS", "CONTROLS", "DEFAULT_METHODS", "DEFAULT_SIMULATOR", "METHODS", "SCORERS", "LabelConfig", "method_rank"]
 
 DEFAULT_METHODS = ("tokens", "oneshot", "bestofk")
 # search: descriptions composed from a grammar and chosen by the simulator, no LLM
 LLM_METHODS = ("oneshot", "bestofk")
 # agent: an investigation per feature; tiered: search, then the agent where the search scores low
 AGENT_METHODS = ("agent", "tiered")
+# Features the model computes at no site (text rules, records files): no experiments on
+# them, so ``tiered`` falls back to best-of-k there instead of the agent.
+NO_SITE_KINDS = ("rule", "records")
 METHODS = (*DEFAULT_METHODS, "search", *AGENT_METHODS)
 SCORERS = ("simulation", "detection", "fuzzing", "embedding", "intervention")
 CONTROLS = ("random", "shuffled")

@@ -22,12 +22,12 @@ from mechanic.tools import MechanicError
 from ..evidence import Evidence, ScoringSet
 from ..explainers import BestOfKExplainer, ExplainResult, OneShotExplainer, SearchExplainer, TokensExplainer
 from .agent_methods import explain_with_agent
-from .config import AGENT_METHODS, LLM_METHODS, method_rank
+from .config import LLM_METHODS, NO_SITE_KINDS, method_rank
 from .models import Models
 from .scorers import HeldOut, score_explanation, score_records, score_rows
 
-__all__ = ["PhaseCounts", "RANDOM_DESCRIPTIONS", "Target", "ensure_controls", "explain_phase", "make_explainer",
-           "score_phase", "store_explanation"]
+__all__ = ["PhaseCounts", "RANDOM_DESCRIPTIONS", "Target", "Tiered", "ensure_controls", "explain_phase", "has_site",
+           "make_explainer", "score_phase", "store_explanation"]
 
 # Plausible-sounding descriptions unrelated to any particular feature: the random floor.
 RANDOM_DESCRIPTIONS = (
@@ -69,12 +69,19 @@ class PhaseCounts:
     scored: int = 0
 
 
+def has_site(row: dict) -> bool:
+    """Whether the model computes the feature at a site the agent can experiment on (a
+    text-rule or records feature has none)."""
+    return row.get("kind") not in NO_SITE_KINDS
+
+
 def make_explainer(method: str, models: Models, selection: ScoringSet):
     """The explainer of a method that needs no investigation (tokens, search, oneshot,
-    bestofk). The LLM methods build on the description search: a chat model reads its
-    best descriptions as evidence, and best-of-k counts them among its k."""
+    bestofk; tiered for features without a site). The LLM methods build on the
+    description search: a chat model reads its best descriptions as evidence, and
+    best-of-k counts them among its k."""
     config = models.config
-    if method in AGENT_METHODS:
+    if method == "agent":
         raise MechanicError(f"method {method!r} investigates with the store open: use explain_phase")
     if method == "tokens":
         return TokensExplainer()
@@ -82,6 +89,8 @@ def make_explainer(method: str, models: Models, selection: ScoringSet):
     search = SearchExplainer(models.search_simulator, records, models.embedder, memo=models.searched)
     if method == "search":
         return search
+    if method == "tiered":
+        return Tiered(search, lambda: make_explainer("bestofk", models, selection), config.threshold)
     writer = OneShotExplainer(models.explainer_llm, style=config.style, seed=config.seed)
     if method == "oneshot":
         return SearchFirst(writer, search) if writer.style == "chat" else writer
@@ -93,6 +102,34 @@ def make_explainer(method: str, models: Models, selection: ScoringSet):
         return [text for text, _ in evidence.searched][:SEARCHED_IN_BESTOFK], Usage()
 
     return SearchFirst(BestOfKExplainer(writer, select, k=config.k, seed=config.seed, proposer=propose), search)
+
+
+class Tiered:
+    """``tiered`` for a feature the agent cannot experiment on (no site): the description
+    search, and best-of-k (the search's best candidates among its k) only where the
+    search's *select* score is below the threshold. The details say which path won."""
+
+    method = "tiered"
+
+    def __init__(self, search: SearchExplainer, fallback: Callable[[], object], threshold: float):
+        self.search, self.threshold = search, threshold
+        self._fallback, self._made = fallback, None  # the LLM loads only if a feature needs it
+
+    @property
+    def fallback(self):
+        if self._made is None:
+            self._made = self._fallback()
+        return self._made
+
+    def explain(self, evidence: Evidence) -> ExplainResult:
+        found = self.search.explain(evidence)
+        value = found.details.get("select_score") if found.status == "ok" else None
+        if value is not None and value >= self.threshold:
+            return replace(found, method=self.method, usage=Usage(seconds=found.usage.seconds),
+                           details={**found.details, "source": "search", "threshold": self.threshold})
+        result = self.fallback.explain(evidence)
+        return replace(result, method=self.method, details={
+            **result.details, "source": self.fallback.method, "search": found.text, "threshold": self.threshold})
 
 
 class SearchFirst:
@@ -143,10 +180,13 @@ def explain_phase(db, targets: Sequence[Target], models: Models, run_id: int, ch
                 counts.skipped += 1
             else:
                 jobs.append((method, t))
-    plain = [(m, t) for m, t in jobs if m not in AGENT_METHODS]
+    def investigates(method: str, t: Target) -> bool:
+        return method == "agent" or (method == "tiered" and has_site(t.row))
+
+    plain = [(m, t) for m, t in jobs if not investigates(m, t)]
     if plain:
         _explain_plain(db, plain, models, run_id, chash, usage, counts, concurrency, say)
-    agent_jobs = [(m, t) for m, t in jobs if m in AGENT_METHODS]
+    agent_jobs = [(m, t) for m, t in jobs if investigates(m, t)]
     for i, (method, t) in enumerate(agent_jobs, 1):  # in this thread: an investigation writes as it goes
         expl, spent = explain_with_agent(db, models.subject, t.row, method, models, run_id, chash, say)
         usage.setdefault(method, Usage()).merge(spent)
@@ -161,6 +201,7 @@ def _explain_plain(db, jobs, models: Models, run_id, chash, usage, counts: Phase
     # Only endpoints serve calls in parallel; an in-process model runs one at a time,
     # and threads queued on it would only blur each explanation's measured cost.
     parallel = getattr(models.explainer_llm, "parallel", False) if any(m in LLM_METHODS for m, _ in jobs) else False
+    # (tiered without a site calls the LLM only where the search falls short: one at a time)
     workers = max(1, concurrency) if parallel else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(lambda job: job[2].explain(job[3]), prepared)

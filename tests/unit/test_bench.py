@@ -215,6 +215,36 @@ def test_bad_configurations_are_clear_errors():
     with pytest.raises(MechanicError, match="use --suite planted"):
         BenchConfig(suite="rules", methods=("oneshot", "agent"))
     assert BenchConfig(suite="planted", methods=("agent",)).methods == ("agent",)
+    assert BenchConfig(suite="rules", methods=("tiered",)).methods == ("tiered",)  # best-of-k stands in
+
+
+@pytest.mark.parametrize("threshold, source", [(-1.0, "search"), (2.0, "bestofk")])
+def test_tiered_without_a_site_falls_back_to_best_of_k_below_the_threshold(subject, tmp_path, threshold, source):
+    """Rule features have no site for the agent: tiered keeps the search's description
+    where its select score reaches the threshold, else best-of-k writes (the LLM is
+    called only then)."""
+    calls = {"n": 0}
+
+    def make(spec, subj):
+        def reply(request, **kwargs):
+            calls["n"] += 1
+            return "numbers written in digits"
+        return ScriptedLLM(reply, name=f"scripted:{spec}", slot_fn=position_slots, tokenizer=subject.tokenizer)
+
+    db = store.open_db(tmp_path / "m.db")
+    config = BenchConfig(suite="rules", limit=2, threshold=threshold, judges=("embedding",), validity=False,
+                         **{**SMALL, "methods": ("search", "tiered"), "scorers": ("simulation",)})
+    run_bench(db, subject, config, make_llm=make, capture_config=CAPTURE)
+    tiered = store.get_explanations(db, method="tiered")
+    searched = {e["feature_id"]: e["text"] for e in store.get_explanations(db, method="search")}
+    assert len(tiered) == 2 and all(e["status"] == "ok" for e in tiered)
+    assert {e["details"]["source"] for e in tiered} == {source}
+    if source == "search":
+        assert calls["n"] == 0
+        assert all(e["text"] == searched[e["feature_id"]] for e in tiered)
+    else:
+        assert calls["n"] > 0
+        assert all(e["details"]["search"] == searched[e["feature_id"]] for e in tiered)
 
 
 def test_cli_bench_json_plots_and_compare(subject, tmp_path, monkeypatch):
