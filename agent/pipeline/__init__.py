@@ -28,8 +28,10 @@ from .phases import (
     RANDOM_DESCRIPTIONS,
     PhaseCounts,
     Target,
+    Tiered,
     ensure_controls,
     explain_phase,
+    has_site,
     make_explainer,
     score_phase,
     store_explanation,
@@ -40,8 +42,8 @@ from .summary import PRIMARY, LabelTable, format_table, label_table
 __all__ = [
     "AGENT_METHODS", "CONTROLS", "DEFAULT_METHODS", "DEFAULT_SIMULATOR", "METHODS", "PRIMARY", "RANDOM_DESCRIPTIONS", "SCORERS",
     "SCORER_FUNCTIONS", "CacheSummary", "HeldOut", "LabelConfig", "LabelSummary", "LabelTable", "Models",
-    "PhaseCounts", "Target", "agent_config", "cache_features", "detection_sets", "ensure_controls",
-    "explain_phase", "explain_with_agent", "format_table", "investigate_feature", "investigation_report", "label",
+    "PhaseCounts", "Target", "Tiered", "agent_config", "cache_features", "detection_sets", "ensure_controls",
+    "explain_phase", "explain_with_agent", "format_table", "has_site", "investigate_feature", "investigation_report", "label",
     "label_table", "make_explainer", "method_rank", "register_model", "register_stored_directions",
     "score_explanation", "score_phase", "score_records", "score_rows", "store_explanation", "stored_target",
 ]

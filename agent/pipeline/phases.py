@@ -107,7 +107,8 @@ def make_explainer(method: str, models: Models, selection: ScoringSet):
 class Tiered:
     """``tiered`` for a feature the agent cannot experiment on (no site): the description
     search, and best-of-k (the search's best candidates among its k) only where the
-    search's *select* score is below the threshold. The details say which path won."""
+    search's *select* score is below the threshold. The LLM's description replaces the
+    search's only if it wins best-of-k; the details say which path won."""
 
     method = "tiered"
 
@@ -128,6 +129,13 @@ class Tiered:
             return replace(found, method=self.method, usage=Usage(seconds=found.usage.seconds),
                            details={**found.details, "source": "search", "threshold": self.threshold})
         result = self.fallback.explain(evidence)
+        searched = {s["text"] for s in result.details.get("searched", [])}
+        if found.status == "ok" and result.status == "ok" and result.text in searched:
+            # best-of-k chose among the search's own candidates (none of the LLM's won):
+            # the search chose among them already, on more evidence (each rule's fit too)
+            return replace(found, method=self.method, usage=result.usage, details={
+                **found.details, "source": "search", "threshold": self.threshold,
+                "fallback": {"method": self.fallback.method, "chose": result.text}})
         return replace(result, method=self.method, details={
             **result.details, "source": self.fallback.method, "search": found.text, "threshold": self.threshold})
 

@@ -218,7 +218,7 @@ def test_bad_configurations_are_clear_errors():
     assert BenchConfig(suite="rules", methods=("tiered",)).methods == ("tiered",)  # best-of-k stands in
 
 
-@pytest.mark.parametrize("threshold, source", [(-1.0, "search"), (2.0, "bestofk")])
+@pytest.mark.parametrize("threshold, source", [(-1.0, "search"), (2.0, "llm")])
 def test_tiered_without_a_site_falls_back_to_best_of_k_below_the_threshold(subject, tmp_path, threshold, source):
     """Rule features have no site for the agent: tiered keeps the search's description
     where its select score reaches the threshold, else best-of-k writes (the LLM is
@@ -238,13 +238,18 @@ def test_tiered_without_a_site_falls_back_to_best_of_k_below_the_threshold(subje
     tiered = store.get_explanations(db, method="tiered")
     searched = {e["feature_id"]: e["text"] for e in store.get_explanations(db, method="search")}
     assert len(tiered) == 2 and all(e["status"] == "ok" for e in tiered)
-    assert {e["details"]["source"] for e in tiered} == {source}
     if source == "search":
+        assert {e["details"]["source"] for e in tiered} == {"search"}
         assert calls["n"] == 0
         assert all(e["text"] == searched[e["feature_id"]] for e in tiered)
-    else:
+    else:  # the LLM was asked; what it wrote replaces the search's description only where it won best-of-k
         assert calls["n"] > 0
-        assert all(e["details"]["search"] == searched[e["feature_id"]] for e in tiered)
+        for e in tiered:
+            assert e["details"]["source"] in ("search", "bestofk")
+            if e["details"]["source"] == "bestofk":
+                assert e["text"] == "numbers written in digits" and e["details"]["search"] == searched[e["feature_id"]]
+            else:
+                assert e["text"] == searched[e["feature_id"]] and e["details"]["fallback"]["method"] == "bestofk"
 
 
 def test_cli_bench_json_plots_and_compare(subject, tmp_path, monkeypatch):
