@@ -12,7 +12,8 @@
    scoring are the same for every method), and features per hour, from the time
    stored with each explanation.
 
-    .venv/bin/python bench/search.py [--features mlp:15:0-49] [--tokens 20000]
+    .venv/bin/python bench/search.py [--features mlp:15:0-49] [--tokens 20000] [--suites rules,planted,poly]
+                                     [--tiered]
 
 Prints the tables and writes bench/results/search.json.
 """
@@ -44,18 +45,18 @@ def explain_seconds(db, config_hash: str, method: str) -> list[float]:
             if e["status"] == "ok" and e["role"] == "explanation"]
 
 
-def suite(db, subject, name: str, tokens: int, say) -> dict:
-    config = BenchConfig(suite=name, methods=METHODS, judges=("embedding",), n_tokens=tokens)
+def suite(db, subject, name: str, tokens: int, say, methods=METHODS) -> dict:
+    config = BenchConfig(suite=name, methods=methods, judges=("embedding",), n_tokens=tokens)
     t0 = time.perf_counter()
     run = run_bench(db, subject, config, progress=say)
     summary = bench_summary(run.values, run_id=run.run_id)
     methods = summary[name]["methods"]
-    sim = {m: methods.get(m, {}).get("sim", {}).get("mean") for m in (*METHODS, "truth")}
+    sim = {m: methods.get(m, {}).get("sim", {}).get("mean") for m in (*config.methods, "truth")}
     return {"run_id": run.run_id, "features": len(run.items), "skipped": run.skipped,
             "wall_seconds": time.perf_counter() - t0, "summary": summary,
             "sim_ratio_to_truth": {m: (sim[m] / sim["truth"] if sim[m] is not None and sim["truth"] else None)
-                                   for m in METHODS},
-            "explain_seconds": {m: explain_seconds(db, config.hash(), m) for m in METHODS},
+                                   for m in config.methods},
+            "explain_seconds": {m: explain_seconds(db, config.hash(), m) for m in config.methods},
             "table": format_bench(summary)}
 
 
@@ -66,13 +67,16 @@ def main(argv=None) -> int:
     ap.add_argument("--suites", default="rules,planted")
     ap.add_argument("--db", default=str(HERE / "results" / "search-bench.db"))
     ap.add_argument("--output", default=str(HERE / "results" / "search.json"))
+    ap.add_argument("--tiered", action="store_true",
+                    help="also run tiered on the suites (best-of-k or the agent where the search scores low)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
 
     subject = load_subject()
     db = store.open_db(args.db)
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    suites = {name: suite(db, subject, name, args.tokens, say) for name in args.suites.split(",") if name}
+    methods = (*METHODS, "tiered") if args.tiered else METHODS
+    suites = {name: suite(db, subject, name, args.tokens, say, methods) for name in args.suites.split(",") if name}
 
     feats = subject.features(args.features)
     config = LabelConfig(methods=METHODS, n_tokens=args.tokens, scorers=("simulation", "detection", "embedding"))
