@@ -15,10 +15,13 @@ from .config import (
     AGENT_METHODS,
     CONTROLS,
     DEFAULT_METHODS,
+    DEFAULT_SCORERS,
     DEFAULT_SIMULATOR,
     METHODS,
+    SCORER_ALIASES,
     SCORERS,
     LabelConfig,
+    canonical_scorers,
     method_rank,
 )
 from .investigate import investigate_feature, investigation_report
@@ -38,7 +41,8 @@ from .scorers import SCORER_FUNCTIONS, HeldOut, detection_sets, score_explanatio
 from .summary import PRIMARY, LabelTable, format_table, label_table
 
 __all__ = [
-    "AGENT_METHODS", "CONTROLS", "DEFAULT_METHODS", "DEFAULT_SIMULATOR", "METHODS", "PRIMARY", "RANDOM_DESCRIPTIONS", "SCORERS",
+    "AGENT_METHODS", "CONTROLS", "DEFAULT_METHODS", "DEFAULT_SCORERS", "DEFAULT_SIMULATOR", "SCORER_ALIASES",
+    "canonical_scorers", "METHODS", "PRIMARY", "RANDOM_DESCRIPTIONS", "SCORERS",
     "SCORER_FUNCTIONS", "CacheSummary", "HeldOut", "LabelConfig", "LabelSummary", "LabelTable", "Models",
     "PhaseCounts", "Target", "agent_config", "cache_features", "detection_sets", "ensure_controls",
     "explain_phase", "explain_with_agent", "format_table", "investigate_feature", "investigation_report", "label",
