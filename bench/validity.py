@@ -10,7 +10,7 @@ description outscores (ties half; chance 0.5), with a 95% bootstrap CI over feat
     OMP_NUM_THREADS=1 python bench/validity.py [--suites rules,planted] [--simulators trained,embedding]
 
 Prints the tables; writes bench/results/validity.json (tables and summaries) and, with
-``--ship``, evals/validity.json: the figures `mechanic label`, the report and
+``--ship`` (or later, ``--ship-from`` that JSON), evals/validity.json: the figures `mechanic label`, the report and
 `mechanic bench` show for a scorer column when the store has no bench run of its own.
 The store (bench/results/validity.db by default) keeps the runs.
 """
@@ -52,7 +52,13 @@ def main(argv=None) -> int:
     parser.add_argument("--db", default=str(HERE / "results" / "validity.db"))
     parser.add_argument("--out", default=str(HERE / "results" / "validity.json"))
     parser.add_argument("--ship", action="store_true", help=f"also write {SHIPPED_VALIDITY}")
+    parser.add_argument("--ship-from", default=None, metavar="JSON",
+                        help=f"write {SHIPPED_VALIDITY} from an earlier run's --out file instead of measuring")
     args = parser.parse_args(argv)
+    if args.ship_from:
+        done = json.loads(Path(args.ship_from).read_text())
+        ship(done["command"], done["date"], done["model"], done["runs"], done["figures"])
+        return 0
 
     subject = load_subject(args.model)
     db = store.open_db(args.db)
@@ -90,13 +96,19 @@ def main(argv=None) -> int:
     Path(args.out).write_text(json.dumps(out, indent=1, default=str))
     print(f"wrote {args.out}")
     if args.ship:
-        shipped = {"what": "scorer validity: share of decoys the true description outscores (ties half; chance 0.5), "
-                           "mean and 95% bootstrap CI over suite features",
-                   "command": command, "measured": date, "model": subject.name, "corpus_tokens": args.tokens,
-                   "features": {r["suite"]: r["features"] for r in runs}, "figures": figures}
-        SHIPPED_VALIDITY.write_text(json.dumps(shipped, indent=1) + "\n")
-        print(f"wrote {SHIPPED_VALIDITY}")
+        ship(command, date, subject.name, runs, figures)
     return 0
+
+
+def ship(command: str, date: str, model: str, runs: list[dict], figures: dict) -> None:
+    """Write the shipped figures: what was measured, by which command, when, on what."""
+    shipped = {"what": "scorer validity: share of decoys the true description outscores (ties half; chance 0.5), "
+                       "mean and 95% bootstrap CI over suite features",
+               "command": command, "measured": date, "model": model,
+               "corpus_tokens": sorted({r["config"]["n_tokens"] for r in runs}),
+               "features": {f"{r['suite']} ({r['simulator']})": r["features"] for r in runs}, "figures": figures}
+    SHIPPED_VALIDITY.write_text(json.dumps(shipped, indent=1) + "\n")
+    print(f"wrote {SHIPPED_VALIDITY}")
 
 
 if __name__ == "__main__":
