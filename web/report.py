@@ -90,8 +90,15 @@ def render_report(db, table, *, model_name: str, decode: Decode, config: dict | 
             cells.append("<td class='num'>–</td>" if ci["mean"] is None else
                          f"<td class='num'>{ci['mean']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]</td>")
         out.append(f"<tr><td>{html.escape(method)}</td>{''.join(cells)}<td class='num'>{info['failures']}</td></tr>")
-    out += _validity(getattr(table, "validity", {}), cols)
+    validity = getattr(table, "validity", {})
+    out += _validity(validity, cols)
     out.append("</table>")
+    sources = sorted({src for per in validity.values() for v in per for src in v.to_dict()["sources"].values()})
+    if sources:
+        named = ", ".join("figures shipped with mechanic (evals/validity.json)" if src == "shipped" else
+                          f"{src} in this database" for src in sources)
+        out.append(f"<p class='meta'>validity: share of decoy descriptions the true one outscores on bench features "
+                   f"with known answers; from {html.escape(named)}</p>")
     by_feature: dict[str, list[dict]] = {}
     for r in table.rows:
         by_feature.setdefault(r["feature"], []).append(r)

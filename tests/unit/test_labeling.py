@@ -79,6 +79,9 @@ def test_label_explains_scores_and_stores_everything(subject, tmp_path):
     html = render_report(db, table, model_name=subject.name, decode=subject.token_strings)
     assert "<span style=" in html and "mlp:1:3" in html
     assert "<tr class='validity'>" in html
+    # the shipped figures cover the default simulator, and the page says where they came from
+    assert table.validity["sim"][0].sources == {"rules": "shipped", "planted": "shipped"}
+    assert "figures shipped with mechanic" in html
     # detection ranks (AUROC) and fits its yes/no cut on the select split's windows
     detect = [s for s in db["scores"].rows if s["scorer"] == "detection" and s["metric"] == "auroc"]
     assert detect and any(json.loads(s["details"])["threshold_from"] == "select" for s in detect)
