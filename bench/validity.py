@@ -52,12 +52,20 @@ def main(argv=None) -> int:
     parser.add_argument("--db", default=str(HERE / "results" / "validity.db"))
     parser.add_argument("--out", default=str(HERE / "results" / "validity.json"))
     parser.add_argument("--ship", action="store_true", help=f"also write {SHIPPED_VALIDITY}")
-    parser.add_argument("--ship-from", default=None, metavar="JSON",
-                        help=f"write {SHIPPED_VALIDITY} from an earlier run's --out file instead of measuring")
+    parser.add_argument("--ship-from", nargs="+", default=None, metavar="JSON",
+                        help=f"write {SHIPPED_VALIDITY} from earlier runs' --out files instead of measuring (a later "
+                             "file's figure replaces an earlier one's for the same suite, column and scorer model)")
     args = parser.parse_args(argv)
     if args.ship_from:
-        done = json.loads(Path(args.ship_from).read_text())
-        ship(done["command"], done["date"], done["model"], done["runs"], done["figures"])
+        done = [json.loads(Path(path).read_text()) for path in args.ship_from]
+        figures: dict = {}
+        for d in done:
+            for suite, per_col in d["figures"].items():
+                for col, per_model in per_col.items():
+                    figures.setdefault(suite, {}).setdefault(col, {}).update(per_model)
+        ship([d["command"] for d in done], max(d["date"] for d in done), done[-1]["model"],
+             [r for d in done for r in d["runs"]], figures,
+             shipped_by="python bench/validity.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
         return 0
 
     subject = load_subject(args.model)
@@ -96,17 +104,19 @@ def main(argv=None) -> int:
     Path(args.out).write_text(json.dumps(out, indent=1, default=str))
     print(f"wrote {args.out}")
     if args.ship:
-        ship(command, date, subject.name, runs, figures)
+        ship([command], date, subject.name, runs, figures)
     return 0
 
 
-def ship(command: str, date: str, model: str, runs: list[dict], figures: dict) -> None:
-    """Write the shipped figures: what was measured, by which command, when, on what."""
+def ship(commands: list[str], date: str, model: str, runs: list[dict], figures: dict, shipped_by: str = "") -> None:
+    """Write the shipped figures: what was measured, by which commands, when, on what."""
     shipped = {"what": "scorer validity: share of decoys the true description outscores (ties half; chance 0.5), "
                        "mean and 95% bootstrap CI over suite features",
-               "command": command, "measured": date, "model": model,
+               "commands": commands, "measured": date, "model": model,
                "corpus_tokens": sorted({r["config"]["n_tokens"] for r in runs}),
                "features": {f"{r['suite']} ({r['simulator']})": r["features"] for r in runs}, "figures": figures}
+    if shipped_by:
+        shipped["shipped_by"] = shipped_by
     SHIPPED_VALIDITY.write_text(json.dumps(shipped, indent=1) + "\n")
     print(f"wrote {SHIPPED_VALIDITY}")
 

@@ -75,7 +75,7 @@ def test_shipped_figures_load_and_a_missing_file_means_none(tmp_path):
     assert shipped_validity(tmp_path / "bad.json") == {"figures": {}}
     if SHIPPED_VALIDITY.is_file():  # the shipped file says how it was measured
         data = shipped_validity()
-        assert data["command"].startswith("python bench/validity.py") and data["figures"]
+        assert all(c.startswith("python bench/validity.py") for c in data["commands"]) and data["figures"]
         for per_col in data["figures"].values():
             for per_model in per_col.values():
                 for ci in per_model.values():
