@@ -23,7 +23,8 @@ SCORERS = ("simulation", "detection", "fuzzing", "topic", "intervention")
 SCORER_ALIASES = {"embedding": "topic"}
 # What `label` scores with unless told: the scorers whose validity on the rules and planted
 # suites is at least 0.70 with the default simulator (evals/validity.json, bench/validity.py).
-DEFAULT_SCORERS = ("simulation", "detection", "topic", "intervention")
+# intervention measured 0.56 [0.33, 0.79] on planted: it stays available, not by default.
+DEFAULT_SCORERS = ("simulation", "detection", "topic")
 CONTROLS = ("random", "shuffled")
 
 # The most elaborate method first: the shuffled floor borrows that method's explanation.
