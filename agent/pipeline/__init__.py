@@ -6,7 +6,8 @@ store), :mod:`.config` (what a run is configured by), :mod:`.models` (the LLMs,
 simulator and embedder of a run), :mod:`.phases` (explain, controls, score, over
 :class:`Target` features), :mod:`.scorers` (the scorer registry and held-out
 windows), :mod:`.agent_methods` (the agent and tiered methods), :mod:`.label` and
-:mod:`.investigate` (the commands' library functions), :mod:`.summary` (the table).
+:mod:`.investigate` (the commands' library functions), :mod:`.summary` (the table) and
+:mod:`.validity` (how far to trust each of its columns).
 """
 
 from .agent_methods import agent_config, explain_with_agent
