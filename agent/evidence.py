@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from mechanic import store
-from mechanic.evals.records import Record
+from mechanic.evals.records import Record, quietest_span
 from mechanic.tools import Subject, activations_on_ids, input_tokens, output_tokens
 
 __all__ = ["Evidence", "ScoringSet", "load_evidence", "load_scoring_set", "quiet_windows"]
@@ -127,31 +127,41 @@ def _trigger_ids(subject: Subject, tokens: list[str]) -> set[int]:
 
 def quiet_windows(db, subject: Subject, feature_row: dict, *, split: str = "test", n: int = 8,
                   threshold: float | None = None, trigger_tokens: list[str] | None = None, seed: int = 0,
-                  max_candidates: int = 64) -> list[Record]:
+                  max_candidates: int = 64, length: int | None = None) -> list[Record]:
     """Windows of ``split`` on which the feature stays quiet (max at most
-    ``threshold``, default 10% of its max), checked with a forward pass.
+    ``threshold``, default 10% of its max), checked with a forward pass. With
+    ``length``, the quietest ``length``-token span of each window is what must stay
+    quiet and what is returned: a dense feature (a probe direction) is rarely quiet
+    over a whole window, but often over the span a scorer shows.
 
-    With ``trigger_tokens``, only windows containing one of them are candidates: the
-    *hard* negatives, which an explanation that merely names tokens gets wrong.
-    Otherwise candidates are drawn in a seeded random order."""
+    With ``trigger_tokens``, only windows (spans) containing one of them are
+    candidates: the *hard* negatives, which an explanation that merely names tokens
+    gets wrong. Otherwise candidates are drawn in a seeded random order."""
     threshold = 0.1 * feature_row["max"] if threshold is None else threshold
     idxs = store.window_indices(db, feature_row["corpus_id"], split)
     random.Random(f"{seed}:{feature_row['feature']}").shuffle(idxs)
     windows = store.get_windows(db, feature_row["corpus_id"], idxs[: max_candidates * 8])
     candidates = [windows[i] for i in idxs if i in windows]
+    triggers: set[int] | None = None
     if trigger_tokens is not None:
-        ids = _trigger_ids(subject, trigger_tokens)
-        if not ids:
+        triggers = _trigger_ids(subject, trigger_tokens)
+        if not triggers:
             return []
-        candidates = [w for w in candidates if ids & set(int(t) for t in w.tokens)]
+        candidates = [w for w in candidates if triggers & set(int(t) for t in w.tokens)]
     out: list[Record] = []
     for start in range(0, min(len(candidates), max_candidates), 16):
         chunk = candidates[start : start + 16]
         acts = activations_on_ids(subject, feature_row["feature"], [list(map(int, w.tokens)) for w in chunk])
         for w, a in zip(chunk, acts):
+            ids = [int(t) for t in w.tokens]
+            if length is not None:
+                start = quietest_span(a, length)
+                ids, a = ids[start: start + length], a[start: start + length]
+            if triggers is not None and not triggers & set(ids):
+                continue
             if a.max() <= threshold and len(out) < n:
                 kind = "hard_negative" if trigger_tokens is not None else "random"
-                out.append(Record(tuple(subject.token_strings(w.tokens)), a, kind, split, w.idx))
+                out.append(Record(tuple(subject.token_strings(ids)), a, kind, split, w.idx))
         if len(out) >= n:
             break
     return out

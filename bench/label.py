@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     subject = load_subject()
     feats = subject.features(args.features)
     config = LabelConfig(methods=tuple(args.methods.split(",")), k=args.k, n_tokens=args.tokens,
-                         scorers=("simulation", "detection", "embedding", "intervention"))
+                         scorers=("simulation", "detection", "topic", "intervention"))
     db = store.open_db(args.db)
     llm = LocalLLM(subject)
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))

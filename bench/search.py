@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     suites = {name: suite(db, subject, name, args.tokens, say, methods) for name in args.suites.split(",") if name}
 
     feats = subject.features(args.features)
-    config = LabelConfig(methods=METHODS, n_tokens=args.tokens, scorers=("simulation", "detection", "embedding"))
+    config = LabelConfig(methods=METHODS, n_tokens=args.tokens, scorers=("simulation", "detection", "topic"))
     t0 = time.perf_counter()
     summary = label(db, subject, feats, config, progress=say)
     wall = time.perf_counter() - t0

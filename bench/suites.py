@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     parser.add_argument("--judge", default="", help="LLM of the ground-truth judge [default: the explainer]")
     parser.add_argument("--methods", default="tokens,oneshot,bestofk",
                         help="agent and tiered run on the planted suite only")
-    parser.add_argument("--scorers", default="simulation,detection,fuzzing,embedding",
+    parser.add_argument("--scorers", default="simulation,detection,fuzzing,topic",
                         help="intervention is added for the planted suite")
     parser.add_argument("--suites", default="rules,planted")
     parser.add_argument("--records", default=None, help="a NeuronRecord / puzzle file or folder to add as a suite")

@@ -10,7 +10,7 @@ import numpy as np
 
 from .lm import Usage
 
-__all__ = ["Record", "ScoreResult", "crop", "normalize_to_ten"]
+__all__ = ["Record", "ScoreResult", "crop", "normalize_to_ten", "quietest_span"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +43,16 @@ def crop(record: Record, length: int, before: float = 0.75) -> Record:
     start = min(max(0, peak - int(before * (length - 1))), n - length)
     return Record(tuple(record.tokens[start : start + length]), record.activations[start : start + length].copy(),
                   record.kind, record.split, record.window, record.decile)
+
+
+def quietest_span(activations: Sequence[float], length: int) -> int:
+    """Start of the ``length``-token span with the lowest maximum activation (the
+    first of equals; 0 when the record is no longer than ``length``)."""
+    a = np.asarray(activations, dtype=np.float64)
+    if a.size <= length:
+        return 0
+    spans = np.lib.stride_tricks.sliding_window_view(a, length).max(axis=1)
+    return int(np.argmin(spans))
 
 
 def normalize_to_ten(activations: Sequence[np.ndarray], scale: float) -> list[np.ndarray]:

@@ -30,7 +30,7 @@ from .agent import (
     write_experiment,
     write_hypothesis,
 )
-from .bench import get_bench_items, get_bench_values, write_bench_items, write_bench_values
+from .bench import get_bench_items, get_bench_values, get_validity_values, write_bench_items, write_bench_values
 from .blobs import decode_activations, decode_tokens, decode_vector
 from .corpora import SPLITS, WindowRow, get_corpus, get_windows, upsert_corpus, window_indices, write_windows
 from .db import open_db
@@ -100,6 +100,7 @@ __all__ = [
     "finishing",
     "get_bench_items",
     "get_bench_values",
+    "get_validity_values",
     "get_corpus",
     "get_exemplars",
     "get_feature",

@@ -10,7 +10,7 @@ import sqlite_utils
 
 from ._common import from_json, now, plain_number, to_json
 
-__all__ = ["get_bench_items", "get_bench_values", "write_bench_items", "write_bench_values"]
+__all__ = ["get_bench_items", "get_bench_values", "get_validity_values", "write_bench_items", "write_bench_values"]
 
 
 def write_bench_items(db: sqlite_utils.Database, run_id: int, items: Sequence[Mapping[str, Any]]) -> None:
@@ -53,6 +53,21 @@ def get_bench_values(db: sqlite_utils.Database, run_id: int) -> list[dict]:
     """Every value a bench run recorded, details decoded."""
     out = []
     for r in db.query("SELECT * FROM bench_values WHERE run_id = ? ORDER BY suite, name, method, metric", [run_id]):
+        r = dict(r)
+        r["details"] = from_json(r["details"]) or {}
+        out.append(r)
+    return out
+
+
+def get_validity_values(db: sqlite_utils.Database) -> list[dict]:
+    """Every per-feature scorer validity value (``method = 'validity'``) of the bench
+    runs that finished, newest run first; ``details`` decoded (it names the scorer model)."""
+    if "bench_values" not in db.table_names():
+        return []
+    sql = ("SELECT v.* FROM bench_values v JOIN runs r ON r.id = v.run_id "
+           "WHERE v.method = 'validity' AND r.status = 'done' ORDER BY v.run_id DESC, v.suite, v.metric, v.name")
+    out = []
+    for r in db.query(sql):
         r = dict(r)
         r["details"] = from_json(r["details"]) or {}
         out.append(r)

@@ -25,7 +25,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}
 th{background:#f6f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.control td{color:#777}tr.failed td{color:#a33}
+tr.control td{color:#777}tr.failed td{color:#a33}tr.validity td{font-style:italic}td.low{color:#a33}
 .ex{font:12px/1.9 ui-monospace,monospace;white-space:pre-wrap;margin:.2em 0;padding:.3em;border-left:3px solid #eee}
 .ex span{border-radius:2px}.meta{color:#777;font-size:12px}.max{color:#555;font-size:11px;margin-right:.5em}
 """
@@ -50,6 +50,26 @@ def _num(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def _validity(validity: dict, cols: Sequence[str]) -> list[str]:
+    """The summary table's last row: each column's lowest measured validity over suites
+    (share of decoys the true description outscores), with every figure and its source
+    in the cell's title; "unvalidated" where no bench figure exists."""
+    cells = []
+    for c in cols:
+        per_model = [v.to_dict() for v in validity.get(c, [])]
+        lows = [v["lowest"] for v in per_model]
+        if not lows or any(low is None for low in lows):
+            cells.append("<td class='num low'>unvalidated</td>")
+            continue
+        title = "; ".join(f"{v['scorer_model']}: " + ", ".join(
+            f"{suite} {ci['mean']:.2f} ({v['sources'][suite]})" for suite, ci in v["figures"].items())
+            for v in per_model)
+        klass = "num low" if min(lows) < 0.7 else "num"
+        cells.append(f"<td class='{klass}' title='{html.escape(title, quote=True)}'>{min(lows):.2f}</td>")
+    return ["<tr class='validity'><td>validity (lowest over suites; chance 0.50, below 0.70 don't rely on it)</td>"
+            + "".join(cells) + "<td></td></tr>"]
+
+
 def render_report(db, table, *, model_name: str, decode: Decode, config: dict | None = None,
                   n_exemplars: int = 4, corpus_id: int | None = None, title: str = "mechanic label report") -> str:
     """HTML for a ``LabelTable`` (see ``mechanic.agent.summary``)."""
@@ -70,7 +90,15 @@ def render_report(db, table, *, model_name: str, decode: Decode, config: dict | 
             cells.append("<td class='num'>–</td>" if ci["mean"] is None else
                          f"<td class='num'>{ci['mean']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]</td>")
         out.append(f"<tr><td>{html.escape(method)}</td>{''.join(cells)}<td class='num'>{info['failures']}</td></tr>")
+    validity = getattr(table, "validity", {})
+    out += _validity(validity, cols)
     out.append("</table>")
+    sources = sorted({src for per in validity.values() for v in per for src in v.to_dict()["sources"].values()})
+    if sources:
+        named = ", ".join("figures shipped with mechanic (evals/validity.json)" if src == "shipped" else
+                          f"{src} in this database" for src in sources)
+        out.append(f"<p class='meta'>validity: share of decoy descriptions the true one outscores on bench features "
+                   f"with known answers; from {html.escape(named)}</p>")
     by_feature: dict[str, list[dict]] = {}
     for r in table.rows:
         by_feature.setdefault(r["feature"], []).append(r)

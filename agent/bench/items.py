@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from mechanic import store
-from mechanic.evals.records import Record, crop
+from mechanic.evals.records import Record, crop, quietest_span
 from mechanic.evals.suites import RULES
 from mechanic.evals.suites.neuron_records import load_records
 from mechanic.evals.suites.planted import plant_concepts
@@ -62,6 +62,9 @@ class BenchItem:
     decoys: tuple[str, ...] = ()
     family: str | None = None
     details: dict = field(default_factory=dict)
+    # activating and quiet windows of the select split: where detection and fuzzing fit their cut
+    select_activating: list[Record] = field(default_factory=list)
+    select_negatives: list[Record] = field(default_factory=list)
 
     @property
     def has_truth(self) -> bool:
@@ -72,7 +75,8 @@ class BenchItem:
         ``with_references``), the truth and its decoys are scored as controls."""
         refs = tuple(zip(REFERENCES, (self.description, *self.decoys[:2]))) if self.has_truth and with_references \
             else ()
-        held = HeldOut(self.row, self.test, self.activating, self.negatives)
+        held = HeldOut(self.row, self.test, self.activating, self.negatives, self.select_activating,
+                       self.select_negatives)
         return Target(self.name, self.row, evidence=lambda: self.evidence, selection=lambda: self.selection,
                       held_out=lambda: held, references=refs)
 
@@ -118,11 +122,14 @@ def _capture_rules(db, subject: Subject, rules, config: "BenchConfig", capture_c
 
 
 def _rule_negatives(db, subject: Subject, row: dict, rule, evidence: Evidence, n: int, n_hard: int,
-                    seed: int, strings: dict[int, list[str]]) -> list[Record]:
-    """Quiet test windows for detection, computed by the rule itself: half of them (at
-    most ``n_hard``) containing one of the feature's top input tokens, when any do."""
+                    seed: int, strings: dict[int, list[str]], split: str = "test",
+                    length: int | None = None) -> list[Record]:
+    """Quiet windows of ``split`` for detection, computed by the rule itself (with
+    ``length``, each window's quietest span of that many tokens, as in
+    :func:`~mechanic.agent.evidence.quiet_windows`): half of them (at most ``n_hard``)
+    containing one of the feature's top input tokens, when any do."""
     threshold = 0.1 * (row["max"] or 0.0)
-    idxs = store.window_indices(db, row["corpus_id"], "test")
+    idxs = store.window_indices(db, row["corpus_id"], split)
     random.Random(f"{seed}:{row['feature']}").shuffle(idxs)
     missing = [i for i in idxs[:400] if i not in strings]
     for i, w in store.get_windows(db, row["corpus_id"], missing).items():
@@ -132,10 +139,13 @@ def _rule_negatives(db, subject: Subject, row: dict, rule, evidence: Evidence, n
     for i in idxs[:400]:
         tokens = strings[i]
         acts = rule.activations(tokens)
+        if length is not None:
+            start = quietest_span(acts, length)
+            tokens, acts = tokens[start: start + length], acts[start: start + length]
         if acts.max() > threshold:
             continue
         is_hard = bool(triggers & set(tokens))
-        rec = Record(tuple(tokens), acts, "hard_negative" if is_hard else "random", "test", i)
+        rec = Record(tuple(tokens), acts, "hard_negative" if is_hard else "random", split, i)
         (hard if is_hard else plain).append(rec)
     hard = hard[: min(n_hard, n // 2)]
     return hard + plain[: n - len(hard)]
@@ -182,10 +192,15 @@ def _rules_items(db, subject: Subject, config: "BenchConfig", capture_config: Ca
             decoys = tuple("; also ".join(m["decoys"][i] for m in modes) for i in range(2))
             details = {"modes": modes, "silent_modes": silent}
         negatives = _rule_negatives(db, subject, row, rule, evidence, max(len(activating), 2),
-                                    config.n_hard_negatives, config.seed, strings)
+                                    config.n_hard_negatives, config.seed, strings, length=config.score_length)
+        select_activating = [crop(r, config.score_length) for r in selection.activating][: config.n_deciles]
+        select_negatives = _rule_negatives(db, subject, row, rule, evidence, max(len(select_activating), 2),
+                                           config.n_hard_negatives, config.seed, strings, split="select",
+                                           length=config.score_length)
         items.append(BenchItem(suite, row["feature"], row, evidence, selection, test, activating,
                                [crop(r, config.score_length) for r in negatives], description, decoys,
-                               rule.family, details))
+                               rule.family, details, select_activating,
+                               [crop(r, config.score_length) for r in select_negatives]))
     return items, skipped
 
 
@@ -244,7 +259,8 @@ def _planted_items(db, subject: Subject, config: "BenchConfig", capture_config: 
         activating, negatives = detection_sets(db, subject, row, evidence, test, lc)
         items.append(BenchItem("planted", c.feature, row, evidence, selection, test, activating, negatives,
                                c.rule.description, c.rule.decoys, c.rule.family,
-                               {"probe": c.probe, "rule": c.rule.name}))
+                               {"probe": c.probe, "rule": c.rule.name},
+                               *detection_sets(db, subject, row, evidence, selection, lc)))
     return _measurable(items)
 
 
@@ -302,8 +318,11 @@ def _records_items(db, config: "BenchConfig", run_id: int):
         activating = [crop(r, config.score_length) for r in test.activating][: config.n_deciles]
         quiet = [r for r in f.test if r.max_act <= 0.1 * stats["max"]]
         negatives = [crop(r, config.score_length) for r in quiet][: max(len(activating), 2)]
+        select_activating = [crop(r, config.score_length) for r in selection.activating][: config.n_deciles]
+        select_quiet = [crop(r, config.score_length) for r in f.select if r.max_act <= 0.1 * stats["max"]]
         items.append(BenchItem("records", f.name, row, evidence, selection, test, activating, negatives,
-                               f.description, f.decoys[:2], f.source, dict(f.details)))
+                               f.description, f.decoys[:2], f.source, dict(f.details), select_activating,
+                               select_quiet[: max(len(select_activating), 2)]))
     return _measurable(items)
 
 

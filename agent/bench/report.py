@@ -15,7 +15,7 @@ from mechanic.tools import MechanicError
 __all__ = ["SCORE_COLUMNS", "TRUTH_COLUMNS", "COST_COLUMNS", "bench_summary", "compare_runs", "format_bench",
            "format_compare", "write_plots"]
 
-SCORE_COLUMNS = ("sim", "sim_top", "detect", "fuzz", "embed", "causal")
+SCORE_COLUMNS = ("sim", "sim_top", "detect", "detect_ba", "fuzz", "fuzz_ba", "topic", "causal")
 TRUTH_COLUMNS = ("truth_llm", "truth_embedding", "truth_cos", "mode_recall_llm", "mode_recall_embedding")
 COST_COLUMNS = ("cost_calls", "cost_tokens", "cost_seconds")
 ORDER = {"tokens": 0, "search": 1, "oneshot": 2, "bestofk": 3, "agent": 4, "tiered": 5, "random": 6, "shuffled": 7, "truth": 8,
@@ -61,8 +61,28 @@ def _cell(ci: dict | None, digits: int = 2) -> str:
     return f"{ci['mean']:.{digits}f} [{ci['lo']:.{digits}f},{ci['hi']:.{digits}f}]"
 
 
-def format_bench(summary: dict) -> str:
-    """Plain-text tables, one block per suite."""
+def _validity_row(info: dict, cols: list[str], widths: list[int], elsewhere: dict | None) -> list[str]:
+    """The held-out table's validity row: this run's figure per column (the lowest over
+    scorer models), else the one measured before (``elsewhere``: {column: cell})."""
+    cells, borrowed = [], False
+    for c in cols:
+        per_model = info["validity"].get(c, {})
+        cis = [ci for ci in per_model.values() if ci.get("mean") is not None]
+        if cis:
+            cells.append(_cell(min(cis, key=lambda ci: ci["mean"])))
+        elif elsewhere and c in elsewhere:
+            cells.append(elsewhere[c])
+            borrowed = True
+        else:
+            cells.append("unvalidated")
+    note = "  (figures not measured in this run: from the store or shipped, see below)" if borrowed else ""
+    return [f"  {'validity':<9} " + " ".join(f"{cell:>{w}}" for cell, w in zip(cells, widths)) + note]
+
+
+def format_bench(summary: dict, elsewhere: dict | None = None, elsewhere_lines: Sequence[str] = ()) -> str:
+    """Plain-text tables, one block per suite. Under the held-out scores, each column's
+    scorer validity: this run's where it measured it, else ``elsewhere`` ({column:
+    cell}, explained by ``elsewhere_lines``)."""
     lines = []
     for suite, info in summary.items():
         methods = info["methods"]
@@ -85,11 +105,15 @@ def format_bench(summary: dict) -> str:
                 fail = f"  ({info['failures'][method]} failed)" if info["failures"].get(method) else ""
                 lines.append(f"  {method:<9} " + " ".join(f"{_cell(per.get(c), digits):>{w}}"
                                                           for c, w in zip(cols, widths)) + fail)
+            if cols and cols[0] in SCORE_COLUMNS:
+                lines += _validity_row(info, cols, widths, elsewhere)
         if info["validity"]:
             lines += ["", "  scorer validity: share of decoys the true description outscores (chance 0.50)"]
             for col, per_model in info["validity"].items():
                 for model, ci in per_model.items():
                     lines.append(f"  {col:<9} {model:<40} {_cell(ci):>19}  n={ci['n']}")
+        if elsewhere_lines and not info["validity"]:
+            lines += ["", *(f"  {line}" for line in elsewhere_lines)]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -188,7 +212,7 @@ def write_plots(values: Sequence[dict], directory: str | Path, run_id: int) -> l
             plt.close(fig)
             paths.append(path)
         cost = {k[1]: [r["value"] for r in v] for k, v in data.items() if k[0] == "cost_seconds"}
-        score_metric = next((m for m in ("sim", "truth_llm", "detect", "fuzz", "embed") if any(
+        score_metric = next((m for m in ("sim", "truth_llm", "detect", "fuzz", "topic") if any(
             k == (m, method) for k in data for method in cost)), None)
         if cost and score_metric:
             fig, ax = plt.subplots(figsize=(6, 4))

@@ -42,6 +42,7 @@ from ..pipeline import (
     PRIMARY,
     LabelConfig,
     Models,
+    canonical_scorers,
     ensure_controls,
     explain_phase,
     score_phase,
@@ -64,7 +65,7 @@ class BenchConfig:
     simulator: str = DEFAULT_SIMULATOR
     judge: str = ""  # LLM of the LLM judge; empty: the explainer's
     judges: tuple[str, ...] = JUDGES
-    scorers: tuple[str, ...] = ("simulation", "detection", "fuzzing", "embedding")
+    scorers: tuple[str, ...] = ("simulation", "detection", "fuzzing", "topic")
     validity: bool = True  # score the truth and decoys too
     limit: int | None = None  # features of the suite (first N)
     seed: int = 0  # splits, option order of the judge, floors, sampling: the same seed gives the same numbers
@@ -82,6 +83,7 @@ class BenchConfig:
     threshold: float = 0.3  # tiered: below this select score of the search, the agent (or best-of-k) explains
 
     def __post_init__(self):
+        object.__setattr__(self, "scorers", canonical_scorers(self.scorers)[0])
         kind = self.suite.partition(":")[0]
         if kind not in SUITES or (kind == "records") != (":" in self.suite) or self.suite.endswith(":"):
             raise MechanicError(f"unknown suite {self.suite!r}; choose rules, poly, poly-dev, planted or records:PATH")
@@ -148,13 +150,14 @@ def _judges(config: BenchConfig, models: Models):
     return out
 
 
-def _primary(results: Sequence[dict]) -> dict[str, tuple[float | None, str]]:
-    """The headline value of each scorer, by column: {col: (value, scorer_model)}."""
+def _primary(results: Sequence[dict]) -> dict[str, tuple[float | None, str, str]]:
+    """The headline value of each scorer, by column: {col: (value, scorer_model,
+    measure)}, the measure naming what was read (``scorer:split:metric``)."""
     out = {}
     for s in results:
         for col, scorer, split, metric in PRIMARY:
             if (s["scorer"], s["split"], s["metric"]) == (scorer, split, metric):
-                out[col] = (s["value"], s.get("scorer_model") or "")
+                out[col] = (s["value"], s.get("scorer_model") or "", f"{scorer}:{split}:{metric}")
     return out
 
 
@@ -259,8 +262,9 @@ def _values(db, run: BenchRun, models, chash: str, say) -> list[dict]:
                 continue
             scores = store.get_scores(db, e["id"])
             primary = _primary(scores)
-            for col, (value, model) in primary.items():
-                values.append({**base, "metric": col, "value": value, "details": {"scorer_model": model}})
+            for col, (value, model, measure) in primary.items():
+                values.append({**base, "metric": col, "value": value,
+                               "details": {"scorer_model": model, "measure": measure}})
             if e["method"] in REFERENCES:
                 refs[e["method"]] = primary
             if e["role"] == "explanation":
@@ -273,15 +277,15 @@ def _values(db, run: BenchRun, models, chash: str, say) -> list[dict]:
                 for metric, value in _mode_recall(run, it, e["text"], judges).items():
                     values.append({**base, "metric": metric, "value": value})
         if "truth" in refs:
-            for col, (truth_value, model) in refs["truth"].items():
+            for col, (truth_value, model, measure) in refs["truth"].items():
                 wins = []
                 for decoy in ("decoy_1", "decoy_2"):
-                    other = refs.get(decoy, {}).get(col, (None, ""))[0]
+                    other = refs.get(decoy, {}).get(col, (None,))[0]
                     if truth_value is None or other is None:
                         continue
                     wins.append(1.0 if truth_value > other else 0.5 if truth_value == other else 0.0)
                 values.append({"suite": it.suite, "name": it.name, "method": "validity", "metric": col,
                                "value": float(np.mean(wins)) if wins else None,
-                               "details": {"scorer_model": model, "comparisons": len(wins)}})
+                               "details": {"scorer_model": model, "measure": measure, "comparisons": len(wins)}})
         say(f"[measure] {it.name}")
     return values

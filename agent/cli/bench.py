@@ -26,8 +26,9 @@ from .common import Context, echo_json, pass_ctx, split_csv, user_errors
 @click.option("--judges", default="llm,embedding", show_default=True,
               help="Ground-truth judges, comma separated: llm (the --judge model) and embedding (nearest by MiniLM "
                    "cosine). With the embedded 135M model, the embedding judge is the one to read.")
-@click.option("--scorers", default="simulation,detection,fuzzing,embedding", show_default=True,
-              help="Scorers, comma separated (intervention applies to the planted suite only).")
+@click.option("--scorers", default="simulation,detection,fuzzing,topic", show_default=True,
+              help="Scorers, comma separated: simulation, detection, fuzzing, topic (formerly 'embedding'), "
+                   "intervention (the planted suite only).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N features of the suite.")
 @click.option("--k", type=click.IntRange(min=1), default=5, show_default=True, help="Candidates for bestofk.")
 @click.option("--tokens", "n_tokens", type=click.IntRange(min=64), default=20_000, show_default=True,
@@ -58,6 +59,7 @@ def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, sco
     Stored as a bench run; --compare RUN_A RUN_B diffs two runs.
     """
     from ..bench import BenchConfig, bench_summary, compare_runs, format_bench, format_compare, run_bench, write_plots
+    from ..pipeline import canonical_scorers
 
     if compare:
         rows = compare_runs(obj.db(must_exist=True), compare[0], compare[1], seed=seed)
@@ -66,9 +68,12 @@ def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, sco
         else:
             click.echo(format_compare(rows, *compare), nl=False)
         return
+    scorers, notices = canonical_scorers(split_csv(scorers))
+    for notice in notices:
+        click.echo(f"note: {notice}", err=True)
     config = BenchConfig(suite=suite, methods=split_csv(methods), explainer=explainer, simulator=simulator, judge=judge,
                          judges=split_csv(judges),
-                         scorers=split_csv(scorers), validity=not no_validity, limit=limit, k=k, seed=seed,
+                         scorers=scorers, validity=not no_validity, limit=limit, k=k, seed=seed,
                          n_tokens=n_tokens, layer=layer, threshold=threshold)
     subject = obj.subject_with_directions()
     say = (lambda msg: click.echo(msg, err=True)) if not obj.quiet else None
@@ -79,10 +84,26 @@ def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, sco
         echo_json({"run_id": run.run_id, "suite": config.suite, "summary": summary, "skipped": run.skipped,
                     "plots": plots, "seconds": round(run.seconds, 1), "values": run.values})
         return
-    click.echo(format_bench(summary), nl=False)
+    elsewhere, elsewhere_lines = _validity_elsewhere(obj.db(), run.values, seed) if no_validity else ({}, [])
+    click.echo(format_bench(summary, elsewhere, elsewhere_lines), nl=False)
     if run.skipped:
         click.echo(f"{len(run.skipped)} suite features fire too rarely on this corpus sample to measure "
                    "(see bench_items.details): " + ", ".join(run.skipped))
     for p in plots:
         click.echo(f"plot: {p}")
     click.echo(f"bench run {run.run_id} in {run.seconds:.0f}s -> {obj.db_path}")
+
+
+def _validity_elsewhere(db, values, seed: int) -> tuple[dict, list[str]]:
+    """For a run that did not measure validity: each column's figure from the store's
+    latest bench run or the shipped figures ({column: cell}) and the lines saying which."""
+    from ..pipeline import PRIMARY
+    from ..pipeline.validity import column_validity, format_validity, validity_marks
+
+    models: dict[str, set[str]] = {}
+    for v in values:
+        model = (v.get("details") or {}).get("scorer_model")
+        if model and v["metric"] in {c for c, *_ in PRIMARY}:
+            models.setdefault(v["metric"], set()).add(model)
+    validity = column_validity(db, {c: sorted(m) for c, m in models.items()}, PRIMARY, seed=seed)
+    return validity_marks(validity, list(validity)), format_validity(validity)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from mechanic.evals.offline import DEFAULT_SIMULATOR
 
+from ..pipeline.config import DEFAULT_SCORERS
 from .common import Context, budget_options, echo_json, pass_ctx, split_csv, user_errors
 
 
@@ -21,8 +22,10 @@ from .common import Context, budget_options, echo_json, pass_ctx, split_csv, use
 @click.option("--simulator", default=DEFAULT_SIMULATOR, show_default=True,
               help="Simulator for the simulation, detection and fuzzing scorers and for best-of-k selection: "
                    "trained or embedding (offline, no LLM), or an LLM: local, local:MODEL, openai:MODEL.")
-@click.option("--scorers", default="simulation,detection,embedding,intervention", show_default=True,
-              help="Scorers, comma separated: simulation, detection, fuzzing, embedding, intervention.")
+@click.option("--scorers", default=",".join(DEFAULT_SCORERS), show_default=True,
+              help="Scorers, comma separated: simulation, detection, fuzzing, topic (whether whole windows are about "
+                   "the explanation's topic; formerly 'embedding'), intervention. The default holds the scorers "
+                   "whose measured validity is at least 0.70.")
 @click.option("--k", type=click.IntRange(min=1), default=5, show_default=True, help="Candidates for bestofk.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
               help="Explainer calls in flight at once (endpoints; the local model runs one at a time).")
@@ -58,11 +61,15 @@ def label(obj: Context, features, methods, explainer, simulator, scorers, k, con
     """
     from mechanic.web.report import write_report
 
-    from ..pipeline import LabelConfig, format_table, label_table
+    from ..pipeline import LabelConfig, canonical_scorers, format_table, label_table
     from ..pipeline import label as run_label
 
+    scorers, notices = canonical_scorers(split_csv(scorers))
+    for notice in notices:
+        click.echo(f"note: {notice}", err=True)
+
     config = LabelConfig(methods=split_csv(methods), explainer=explainer, simulator=simulator,
-                         scorers=split_csv(scorers), k=k, n_top=n_top, n_random=n_random,
+                         scorers=scorers, k=k, n_top=n_top, n_random=n_random,
                          score_length=score_length, style=style, seed=seed,
                          corpus=source, n_tokens=n_tokens, threshold=threshold, agent_llm_calls=budget_llm,
                          agent_tool_calls=budget_tools, agent_seconds=budget_seconds)

@@ -6,7 +6,8 @@ store), :mod:`.config` (what a run is configured by), :mod:`.models` (the LLMs,
 simulator and embedder of a run), :mod:`.phases` (explain, controls, score, over
 :class:`Target` features), :mod:`.scorers` (the scorer registry and held-out
 windows), :mod:`.agent_methods` (the agent and tiered methods), :mod:`.label` and
-:mod:`.investigate` (the commands' library functions), :mod:`.summary` (the table).
+:mod:`.investigate` (the commands' library functions), :mod:`.summary` (the table) and
+:mod:`.validity` (how far to trust each of its columns).
 """
 
 from .agent_methods import agent_config, explain_with_agent
@@ -15,10 +16,13 @@ from .config import (
     AGENT_METHODS,
     CONTROLS,
     DEFAULT_METHODS,
+    DEFAULT_SCORERS,
     DEFAULT_SIMULATOR,
     METHODS,
+    SCORER_ALIASES,
     SCORERS,
     LabelConfig,
+    canonical_scorers,
     method_rank,
 )
 from .investigate import investigate_feature, investigation_report
@@ -40,7 +44,8 @@ from .scorers import SCORER_FUNCTIONS, HeldOut, detection_sets, score_explanatio
 from .summary import PRIMARY, LabelTable, format_table, label_table
 
 __all__ = [
-    "AGENT_METHODS", "CONTROLS", "DEFAULT_METHODS", "DEFAULT_SIMULATOR", "METHODS", "PRIMARY", "RANDOM_DESCRIPTIONS", "SCORERS",
+    "AGENT_METHODS", "CONTROLS", "DEFAULT_METHODS", "DEFAULT_SCORERS", "DEFAULT_SIMULATOR", "SCORER_ALIASES",
+    "canonical_scorers", "METHODS", "PRIMARY", "RANDOM_DESCRIPTIONS", "SCORERS",
     "SCORER_FUNCTIONS", "CacheSummary", "HeldOut", "LabelConfig", "LabelSummary", "LabelTable", "Models",
     "PhaseCounts", "Target", "Tiered", "agent_config", "cache_features", "detection_sets", "ensure_controls",
     "explain_phase", "explain_with_agent", "format_table", "has_site", "investigate_feature", "investigation_report", "label",

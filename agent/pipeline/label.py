@@ -53,9 +53,10 @@ def stored_target(db, subject: Subject, row: dict, config: LabelConfig, name: st
 
     def held_out() -> HeldOut:
         evidence = load_evidence(db, subject, row, with_outputs=False)
-        test = load_scoring_set(db, subject, row, "test", n_top=config.n_top, n_deciles=config.n_deciles,
-                                n_random=config.n_random)
-        return HeldOut(row, test, *detection_sets(db, subject, row, evidence, test, config))
+        test, select = (load_scoring_set(db, subject, row, split, n_top=config.n_top, n_deciles=config.n_deciles,
+                                         n_random=config.n_random) for split in ("test", "select"))
+        return HeldOut(row, test, *detection_sets(db, subject, row, evidence, test, config),
+                       *detection_sets(db, subject, row, evidence, select, config))
 
     return Target(
         name or row["feature"], row,

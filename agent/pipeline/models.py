@@ -71,7 +71,7 @@ class Models:
     @property
     def yes_no_judge(self):
         """What answers detection and fuzzing: the simulator itself when it is offline
-        (yes at a predicted level of 5 or more), else the simulator's LLM."""
+        (its predicted levels rank the windows), else the simulator's LLM."""
         return self.simulator if self.is_offline else self.simulator_llm
 
     @property

@@ -7,16 +7,16 @@ configured ones and records a scorer's failure as a failure, never as a number.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from mechanic.evals.records import Record, ScoreResult, crop
 from mechanic.evals.scorers import (
     detection_score,
-    embedding_score,
     fuzzing_score,
     intervention_score,
     simulation_score,
+    topic_score,
 )
 from mechanic.tools import MechanicError, Subject
 
@@ -34,8 +34,11 @@ class HeldOut:
 
     row: dict  # the feature's stored row
     test: ScoringSet  # top and random windows: simulation
-    activating: list[Record]  # across deciles: detection, fuzzing, embedding
+    activating: list[Record]  # across deciles: detection, fuzzing, topic
     negatives: list[Record]  # quiet windows, half of them hard negatives
+    # the same from the select split: where detection and fuzzing fit their yes/no cut
+    select_activating: list[Record] = field(default_factory=list)
+    select_negatives: list[Record] = field(default_factory=list)
 
 
 ScorerFn = Callable[[Models, HeldOut, str], list[ScoreResult]]
@@ -50,16 +53,18 @@ def score_records(scoring: ScoringSet, config: LabelConfig) -> list[Record]:
     return top + random_
 
 
-def detection_sets(db, subject: Subject, row: dict, evidence: Evidence, test: ScoringSet,
+def detection_sets(db, subject: Subject, row: dict, evidence: Evidence, scoring: ScoringSet,
                    config: LabelConfig) -> tuple[list[Record], list[Record]]:
-    """Balanced activating / non-activating windows of the test split: quiet windows
-    (half of them hard negatives containing the feature's top tokens, when any exist)."""
-    activating = [crop(r, config.score_length) for r in test.activating][: config.n_deciles]
+    """Balanced activating / non-activating windows of the scoring set's split (test,
+    or select for fitting a cut): quiet ``score_length``-token spans (half of them hard
+    negatives containing the feature's top tokens, when any exist)."""
+    activating = [crop(r, config.score_length) for r in scoring.activating][: config.n_deciles]
     n_neg = max(len(activating), 2)
     triggers = [t for t, _, _ in evidence.input_tokens[:5] if t.strip()]
-    hard = quiet_windows(db, subject, row, n=min(config.n_hard_negatives, n_neg // 2), trigger_tokens=triggers,
-                         seed=config.seed)
-    plain = quiet_windows(db, subject, row, n=n_neg - len(hard), seed=config.seed)
+    hard = quiet_windows(db, subject, row, split=scoring.split, n=min(config.n_hard_negatives, n_neg // 2),
+                         trigger_tokens=triggers, seed=config.seed, length=config.score_length)
+    plain = quiet_windows(db, subject, row, split=scoring.split, n=n_neg - len(hard), seed=config.seed,
+                          length=config.score_length)
     seen = {r.window for r in hard}
     negatives = hard + [r for r in plain if r.window not in seen]
     return activating, [crop(r, config.score_length) for r in negatives]
@@ -71,15 +76,17 @@ def _simulation(models: Models, held: HeldOut, text: str) -> list[ScoreResult]:
 
 
 def _detection(models: Models, held: HeldOut, text: str) -> list[ScoreResult]:
-    return detection_score(models.yes_no_judge, text, held.activating, held.negatives)
+    return detection_score(models.yes_no_judge, text, held.activating, held.negatives,
+                           select=(held.select_activating, held.select_negatives))
 
 
 def _fuzzing(models: Models, held: HeldOut, text: str) -> list[ScoreResult]:
-    return fuzzing_score(models.yes_no_judge, text, held.activating, seed=models.config.seed)
+    return fuzzing_score(models.yes_no_judge, text, held.activating, seed=models.config.seed,
+                         select=held.select_activating)
 
 
-def _embedding(models: Models, held: HeldOut, text: str) -> list[ScoreResult]:
-    return [embedding_score(text, held.activating, held.negatives, models.embedder)]
+def _topic(models: Models, held: HeldOut, text: str) -> list[ScoreResult]:
+    return [topic_score(text, held.activating, held.negatives, models.embedder)]
 
 
 def _intervention(models: Models, held: HeldOut, text: str) -> list[ScoreResult]:
@@ -92,7 +99,7 @@ SCORER_FUNCTIONS: dict[str, ScorerFn] = {
     "simulation": _simulation,
     "detection": _detection,
     "fuzzing": _fuzzing,
-    "embedding": _embedding,
+    "topic": _topic,
     "intervention": _intervention,
 }
 

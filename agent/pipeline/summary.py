@@ -1,5 +1,6 @@
 """What ``label`` prints: a row per (feature, method) with each score beside the
-floors, and per method the mean with a 95% bootstrap CI."""
+floors, per method the mean with a 95% bootstrap CI, and per column the validity
+measured for its scorer (:mod:`.validity`): which columns to believe."""
 
 from __future__ import annotations
 
@@ -8,15 +9,23 @@ from dataclasses import dataclass, field
 from mechanic import store
 from mechanic.evals.metrics import bootstrap_ci
 
+from .validity import ColumnValidity, column_validity, format_validity, validity_marks
+
 __all__ = ["PRIMARY", "LabelTable", "label_table", "format_table"]
 
-# The headline number of each scorer: (column, scorer, split, metric).
+# The headline number of each scorer: (column, scorer, split, metric). Detection and
+# fuzzing lead with the AUROC of their scores (no threshold); their balanced accuracy,
+# at a cut fitted per explanation on the select split, stands beside it. The topic
+# scorer's rows from before its rename are stored as `embedding`.
 PRIMARY = (
     ("sim", "simulation", "all", "pearson"),
     ("sim_top", "simulation", "top", "pearson"),
-    ("detect", "detection", "test", "balanced_accuracy"),
-    ("fuzz", "fuzzing", "test", "balanced_accuracy"),
-    ("embed", "embedding", "test", "auroc"),
+    ("detect", "detection", "test", "auroc"),
+    ("detect_ba", "detection", "test", "balanced_accuracy"),
+    ("fuzz", "fuzzing", "test", "auroc"),
+    ("fuzz_ba", "fuzzing", "test", "balanced_accuracy"),
+    ("topic", "topic", "test", "auroc"),
+    ("topic", "embedding", "test", "auroc"),
     ("causal", "intervention", "prompts", "auroc"),
 )
 ORDER = {"tokens": 0, "search": 1, "oneshot": 2, "bestofk": 3, "agent": 4, "tiered": 5, "random": 8, "shuffled": 9}
@@ -28,10 +37,12 @@ class LabelTable:
     methods: dict[str, dict] = field(default_factory=dict)  # method -> {col: ci dict} + failures, usage
     columns: list[str] = field(default_factory=list)
     scorer_models: dict[str, list[str]] = field(default_factory=dict)  # column -> models that scored it
+    validity: dict[str, list[ColumnValidity]] = field(default_factory=dict)  # column -> per scorer model
 
     def to_dict(self) -> dict:
         return {"rows": self.rows, "methods": self.methods, "columns": self.columns,
-                "scorer_models": self.scorer_models}
+                "scorer_models": self.scorer_models,
+                "validity": {c: [v.to_dict() for v in per] for c, per in self.validity.items()}}
 
 
 def label_table(db, features: list[str], model_name: str, config_hash: str, corpus_id: int | None = None,
@@ -73,8 +84,9 @@ def label_table(db, features: list[str], model_name: str, config_hash: str, corp
             u["tokens"] += e["prompt_tokens"] + e["completion_tokens"]
             u["seconds"] += e["seconds"]
             u["n"] += 1
-    table.columns = [c for c, *_ in PRIMARY if c in present]
+    table.columns = list(dict.fromkeys(c for c, *_ in PRIMARY if c in present))
     table.scorer_models = {c: sorted(models[c]) for c in table.columns}
+    table.validity = column_validity(db, table.scorer_models, PRIMARY, seed=seed)
     for method in sorted(per_method.keys() | failures.keys() | usage.keys(), key=lambda m: (ORDER.get(m, 5), m)):
         stats = {col: bootstrap_ci(per_method.get(method, {}).get(col, []), seed=seed) for col in table.columns}
         table.methods[method] = {"scores": stats, "failures": failures.get(method, 0), "usage": usage.get(method, {})}
@@ -90,14 +102,16 @@ def format_table(table: LabelTable, width: int = 44) -> str:
     """Plain-text table and summary."""
     cols = table.columns
     lines = []
-    head = f"{'feature':<12} {'method':<9} {'explanation':<{width}} " + " ".join(f"{c:>7}" for c in cols)
-    lines += [head, "-" * len(head)]
+    head = f"{'feature':<12} {'method':<9} {'explanation':<{width}} " + " ".join(f"{c:>9}" for c in cols)
+    marks = validity_marks(table.validity, cols)
+    lines += [head, f"{'validity':<12} {'':<9} {'(lowest over suites; see below)':<{width}} "
+              + " ".join(f"{marks[c]:>9}" for c in cols), "-" * len(head)]
     for r in table.rows:
         text = r["text"] if r["status"] == "ok" else f"FAILED: {r['error'] or ''}"
         text = (text or "").replace("\n", " ")
         text = text if len(text) <= width else text[: width - 1] + "…"
         lines.append(f"{r['feature']:<12} {r['method']:<9} {text:<{width}} "
-                     + " ".join(f"{_fmt(r['scores'].get(c)):>7}" for c in cols))
+                     + " ".join(f"{_fmt(r['scores'].get(c)):>9}" for c in cols))
     lines.append("")
     lines.append("mean [95% CI] per method (random and shuffled are the floors)")
     for method, info in table.methods.items():
@@ -120,4 +134,6 @@ def format_table(table: LabelTable, width: int = 44) -> str:
         by_model.setdefault(", ".join(table.scorer_models.get(c, [])) or "?", []).append(c)
     if by_model:
         lines.append("scored by: " + "; ".join(f"{', '.join(c)} with {m}" for m, c in by_model.items()))
+    if table.validity:
+        lines += format_validity(table.validity)
     return "\n".join(lines)

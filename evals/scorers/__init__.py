@@ -2,7 +2,7 @@
 :class:`~mechanic.evals.records.ScoreResult`."""
 
 from .detection import detection_score
-from .embedding import embedding_score
+from .embedding import embedding_score, topic_score
 from .fuzzing import fuzzing_score
 from .intervention import NEUTRAL_PROMPTS, intervention_score
 from .simulation import pooled_scores, simulation_score, simulation_scores_many
@@ -16,4 +16,5 @@ __all__ = [
     "pooled_scores",
     "simulation_score",
     "simulation_scores_many",
+    "topic_score",
 ]

@@ -2,22 +2,33 @@
 feature fire?
 
 Each window (cropped to ``window`` tokens around its peak) is shown with the
-explanation, and the model answers whether the feature is active anywhere in it.
-Activating windows are the positives, non-activating ones the negatives; metrics
-are balanced accuracy and F1 of the answers, and AUPRC of P(yes) when the model
-gives probabilities.
+explanation, and the model gives each one a score: how sure it is that the feature
+is active anywhere in it. Activating windows are the positives, non-activating ones
+the negatives.
 
-Two ways to ask (the same ``detect`` template either way):
+The headline metric is the **AUROC** of those scores: does the model rank the
+windows that fire above those that do not? It needs no threshold, so a model whose
+scores all sit on one side of a fixed cut still gets credit for a correct ranking
+(a fixed cut once turned good rankings into a constant answer, and a balanced
+accuracy of 0.500 for almost every explanation). AUPRC is reported beside it.
+Balanced accuracy and F1 are reported at a **threshold fitted per explanation** on
+the ``select`` split when its windows are given (the cut that maximises balanced
+accuracy there, :func:`fit_threshold`), else at the model's own cut; ``details``
+says which.
 
+Three kinds of model answer (the same ``detect`` template for the LLMs):
+
+* an offline simulator: a window's score is its highest predicted level over 10.
 * a :class:`~mechanic.evals.lm.SlotScorer`: the prompt up to the text is a shared
   prefix; each body is the text and the question, which ends in ``Answer:``. At the
   body's last position P(yes) is read off the first tokens of the answer words in
   both cases, with and without a leading space (``" yes" " Yes" "yes" "Yes"`` against
   the same for no), renormalised over those candidates; a token that starts both a
-  yes- and a no-word is dropped. The answer is yes when P(yes) > 0.5.
+  yes- and a no-word is dropped. Its own cut is P(yes) > 0.5.
 * any chat :class:`~mechanic.evals.lm.LLM`: the first standalone "yes" or "no" in
-  the reply. An unusable reply is asked for once more, then counted as failed; no
-  AUPRC (no probabilities).
+  the reply, as a score of 1 or 0 (so its AUROC equals its balanced accuracy). An
+  unusable reply is asked for once more, then counted as failed; no AUPRC and no
+  fitted threshold (no probabilities), and the ``select`` windows are not asked.
 
 Failed windows are left out of the metrics and counted in ``details``; if more than
 half failed, every result carries an ``error`` and no value.
@@ -34,11 +45,12 @@ import numpy as np
 from mechanic.prompts import render, render_around
 
 from ..lm import Completion, LLMError, Usage, has_slots
-from ..metrics import auprc, balanced_accuracy, f1
+from ..metrics import auprc, auroc, balanced_accuracy, f1
 from ..records import Record, ScoreResult, crop
 from ..simulators import map_calls
 
-__all__ = ["Verdicts", "ask_yes_no", "detection_score", "parse_yes_no", "passage_text", "yes_no_candidates"]
+__all__ = ["Verdicts", "ask_yes_no", "detection_score", "fit_threshold", "gives_probabilities", "parse_yes_no",
+           "passage_text", "yes_no_candidates"]
 
 WINDOW = 32
 YES_WORDS = (" yes", " Yes", "yes", "Yes")
@@ -92,6 +104,24 @@ class Verdicts:
     @property
     def failed(self) -> int:
         return sum(s is None for s in self.said)
+
+    def split(self, n: int) -> tuple["Verdicts", "Verdicts"]:
+        """The first ``n`` answers (carrying the whole usage and every error) and the rest."""
+        p = self.p_yes
+        return (Verdicts(self.said[:n], None if p is None else p[:n], self.usage, self.errors),
+                Verdicts(self.said[n:], None if p is None else p[n:]))
+
+    def scores(self) -> list[float | None]:
+        """A ranking score per answer: P(yes) where given, else the answer as 1 or 0."""
+        if self.p_yes is not None:
+            return [None if s is None else float(p) for s, p in zip(self.said, self.p_yes)]
+        return [None if s is None else float(s) for s in self.said]
+
+
+def gives_probabilities(model) -> bool:
+    """Whether ``model`` scores each text (a simulator or a SlotScorer) rather than
+    only answering yes or no (a chat LLM)."""
+    return is_simulator(model) or has_slots(model)
 
 
 def is_simulator(model) -> bool:
@@ -182,43 +212,102 @@ def _ask_chat(llm, template: str, explanation: str, texts: Sequence[str], concur
     return Verdicts([a for a, _, _ in results], None, usage, [e for _, e, _ in results if e])
 
 
-def binary_results(scorer: str, y_true: Sequence[bool], verdicts: Verdicts, scorer_model: str,
-                   details: dict | None = None) -> list[ScoreResult]:
-    """Balanced accuracy, F1 and (with probabilities) AUPRC of ``verdicts`` against
-    ``y_true``, split ``test``; failed answers left out and counted."""
+def fit_threshold(y_true: Sequence[bool], scores: Sequence[float]) -> float | None:
+    """The cut (answer yes at ``score >= cut``) with the highest balanced accuracy on
+    ``(y_true, scores)``: a midpoint between two adjacent distinct scores, or just
+    outside their range; of equally good cuts the middle one. None unless both
+    classes are present."""
+    t = np.asarray(y_true, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    if not t.any() or t.all():
+        return None
+    values = np.unique(s)
+    cuts = np.r_[values[0] - 1e-6, (values[:-1] + values[1:]) / 2, values[-1] + 1e-6]
+    said = s[None, :] >= cuts[:, None]  # [cuts, n]
+    tpr = (said & t).sum(1) / t.sum()
+    tnr = (~said & ~t).sum(1) / (~t).sum()
+    ba = 0.5 * (tpr + tnr)
+    best = np.flatnonzero(ba >= ba.max() - 1e-12)
+    return float(cuts[best[len(best) // 2]])
+
+
+def _kept(y_true: Sequence[bool], verdicts: Verdicts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(truth, said, score) over the usable answers."""
     keep = [i for i, s in enumerate(verdicts.said) if s is not None]
-    truth = np.array([bool(y_true[i]) for i in keep], dtype=bool)
-    said = np.array([bool(verdicts.said[i]) for i in keep], dtype=bool)
+    scores = verdicts.scores()
+    return (np.array([bool(y_true[i]) for i in keep], dtype=bool),
+            np.array([bool(verdicts.said[i]) for i in keep], dtype=bool),
+            np.array([scores[i] for i in keep], dtype=np.float64))
+
+
+def binary_results(scorer: str, y_true: Sequence[bool], verdicts: Verdicts, scorer_model: str,
+                   details: dict | None = None,
+                   select: tuple[Sequence[bool], Verdicts] | None = None) -> list[ScoreResult]:
+    """AUROC, AUPRC (with probabilities), balanced accuracy and F1 of ``verdicts``
+    against ``y_true``, split ``test``; failed answers left out and counted. With
+    ``select`` (its truth and verdicts, probabilities needed), balanced accuracy and
+    F1 are taken at the cut fitted there; otherwise at the model's own answers."""
+    truth, said, score = _kept(y_true, verdicts)
     info = {**(details or {}), "positives": int(truth.sum()), "negatives": int((~truth).sum()),
-            "said_yes": int(said.sum()), "failed": verdicts.failed}
+            "failed": verdicts.failed}
     if verdicts.errors:
         info["errors"] = verdicts.errors[:5]
+    if select is not None and verdicts.p_yes is not None:
+        sel_truth, _, sel_score = _kept(*select)
+        cut = fit_threshold(sel_truth, sel_score)
+        info["select_positives"], info["select_negatives"] = int(sel_truth.sum()), int((~sel_truth).sum())
+        if cut is None:
+            info["threshold_from"] = "model (the select split lacks a positive or a negative window)"
+        else:
+            said = score >= cut
+            info["threshold"], info["threshold_from"] = cut, "select"
+    else:
+        info["threshold_from"] = "model"
+    info["said_yes"] = int(said.sum())
     error = None
     if verdicts.failed and verdicts.failed * 2 > len(verdicts.said):
         error = f"{verdicts.failed} of {len(verdicts.said)} answers were unusable: {verdicts.errors[0]}"
-    metrics: dict[str, float | None] = {"balanced_accuracy": None, "f1": None}
+    metrics: dict[str, float | None] = {"auroc": None, "balanced_accuracy": None, "f1": None}
     if verdicts.p_yes is not None:
         metrics["auprc"] = None
-    if error is None and keep:
+    if error is None and len(truth):
+        metrics["auroc"] = auroc(truth, score)
         metrics["balanced_accuracy"] = balanced_accuracy(truth, said)
         metrics["f1"] = f1(truth, said)
         if verdicts.p_yes is not None:
-            metrics["auprc"] = auprc(truth, np.array([verdicts.p_yes[i] for i in keep]))
-    return [ScoreResult(scorer, metric, "test", value, len(keep), scorer_model, verdicts.usage, dict(info), error)
+            metrics["auprc"] = auprc(truth, score)
+    return [ScoreResult(scorer, metric, "test", value, len(truth), scorer_model, verdicts.usage, dict(info), error)
             for metric, value in metrics.items()]
+
+
+def judge_windows(model, template: str, explanation: str, records: Sequence[Record],
+                  marks: Sequence[Sequence[int]] | None = None, texts: Sequence[str] | None = None, *,
+                  batch_size: int = 16, concurrency: int = 1) -> Verdicts:
+    """Answers for ``records``: a simulator reads the records (and ``marks``), an LLM
+    the ``texts`` through ``template``."""
+    if is_simulator(model):
+        return simulator_verdicts(model, explanation, records, marks)
+    return ask_yes_no(model, template, explanation, texts, batch_size=batch_size, concurrency=concurrency)
 
 
 def detection_score(model, explanation: str, activating: Sequence[Record], non_activating: Sequence[Record],
                     *, window: int = WINDOW, batch_size: int = 16, concurrency: int = 1,
-                    scorer_model: str = "") -> list[ScoreResult]:
-    """Detection scores of ``explanation``: activating windows should get yes,
-    non-activating ones no. ``model`` is a SlotScorer (probabilities, AUPRC) or a
-    chat LLM."""
+                    scorer_model: str = "",
+                    select: tuple[Sequence[Record], Sequence[Record]] | None = None) -> list[ScoreResult]:
+    """Detection scores of ``explanation``: activating windows should rank above
+    non-activating ones. ``model`` is an offline simulator, a SlotScorer or a chat
+    LLM. ``select``: activating and non-activating windows of the select split, on
+    which the yes/no cut is fitted (see the module doc)."""
+    test = [crop(r, window) for r in [*activating, *non_activating]]
     y_true = [True] * len(activating) + [False] * len(non_activating)
-    if is_simulator(model):
-        verdicts = simulator_verdicts(model, explanation, [crop(r, window) for r in [*activating, *non_activating]])
-    else:
-        texts = [passage_text(crop(r, window).tokens) for r in [*activating, *non_activating]]
-        verdicts = ask_yes_no(model, "detect", explanation, texts, batch_size=batch_size, concurrency=concurrency)
-    return binary_results("detection", y_true, verdicts, scorer_model or getattr(model, "name", ""),
-                          {"window": window})
+    sel: list[Record] = []
+    y_sel: list[bool] = []
+    if select is not None and gives_probabilities(model) and select[0] and select[1]:
+        sel = [crop(r, window) for r in [*select[0], *select[1]]]
+        y_sel = [True] * len(select[0]) + [False] * len(select[1])
+    records = test + sel
+    verdicts = judge_windows(model, "detect", explanation, records, texts=[passage_text(r.tokens) for r in records],
+                             batch_size=batch_size, concurrency=concurrency)
+    on_test, on_select = verdicts.split(len(test))
+    return binary_results("detection", y_true, on_test, scorer_model or getattr(model, "name", ""),
+                          {"window": window}, (y_sel, on_select) if sel else None)

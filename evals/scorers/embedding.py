@@ -1,9 +1,17 @@
-"""Embedding scorer: does the explanation retrieve the windows that activate the feature?
+"""Topic scorer (formerly ``embedding``): is the explanation about the same thing as
+the texts on which the feature fires?
 
 The explanation and every window's text go through a sentence embedder; the score is
 the AUROC of cos(explanation, window) separating activating from non-activating
-windows. Cheap and LLM-free, but it only sees topic-level similarity (delphi found it
-agrees least with human ratings of the scorers), so it is one signal among several.
+windows. A window is embedded as a whole, so this measures **topical relatedness**
+of whole passages to the explanation: "Python code about files" scores well on a
+feature that fires inside file-handling code, whichever token it fires on. It is not
+token-level evidence: it cannot tell which token fires, and an explanation that names
+a token exactly can score low ("the word *the* in any case" got 0.10 on a feature
+that fires on every "the", because windows full of "the" are about anything). Cheap
+and LLM-free; read it beside simulation, detection and fuzzing, never instead of
+them. The stored scorer name is ``topic``; rows stored under ``embedding`` by older
+versions are read as the same scorer.
 """
 
 from __future__ import annotations
@@ -19,9 +27,10 @@ from ..lm import Usage
 from ..metrics import auroc
 from ..records import Record, ScoreResult, crop
 
-__all__ = ["WINDOW", "cosine_to", "embedding_score", "window_text"]
+__all__ = ["SCORER", "WINDOW", "cosine_to", "embedding_score", "topic_score", "window_text"]
 
 WINDOW = 32  # tokens of context per window, as in delphi's examples
+SCORER = "topic"  # the name its results are stored under
 
 
 def cosine_to(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -47,7 +56,7 @@ def window_text(record: Record, length: int = WINDOW, around_peak: bool = True) 
     return "".join(record.tokens[:length])
 
 
-def embedding_score(
+def topic_score(
     explanation: str,
     activating: Sequence[Record],
     non_activating: Sequence[Record],
@@ -84,5 +93,8 @@ def embedding_score(
     if value is None:
         details["reason"] = "needs at least one activating and one non-activating window"
     usage.seconds = time.perf_counter() - t0
-    return ScoreResult("embedding", "auroc", split, value, n_act + n_non, scorer_model=embedder.name,
+    return ScoreResult(SCORER, "auroc", split, value, n_act + n_non, scorer_model=embedder.name,
                        usage=usage, details=details)
+
+
+embedding_score = topic_score  # the scorer's former name

@@ -10,8 +10,11 @@ twice, with some tokens marked ``«like this»``:
   ``(seed, window number)`` so the draw does not depend on the order of windows.
 
 The model answers whether the marked tokens are the ones the explanation describes.
-Correctly marked windows are the positives. Metrics, asking and failure handling are
-those of :mod:`.detection` (the ``fuzz`` template in place of ``detect``). A window
+Correctly marked windows are the positives. Metrics (AUROC headline, balanced
+accuracy at a cut fitted on the ``select`` split's activating windows, marked the
+same way), asking and failure handling are those of :mod:`.detection` (the ``fuzz``
+template in place of ``detect``; an offline simulator's score for a marked window is
+its mean predicted level over the marked tokens). A window
 with no positive activation, or with no non-activating token to mark instead, gives
 no incorrect version and is counted in ``details``.
 """
@@ -24,7 +27,7 @@ import numpy as np
 
 from ..records import Record, ScoreResult, crop, normalize_to_ten
 from ..simulators import escape_token
-from .detection import WINDOW, ask_yes_no, binary_results, is_simulator, passage_text, simulator_verdicts
+from .detection import WINDOW, binary_results, gives_probabilities, judge_windows, passage_text
 
 __all__ = ["fuzzing_score", "fuzz_marks", "marked_text"]
 
@@ -64,13 +67,11 @@ def marked_text(tokens: Sequence[str], marks: Sequence[int]) -> str:
     return passage_text(parts)
 
 
-def fuzzing_score(model, explanation: str, activating: Sequence[Record], seed: int = 0, *,
-                  window: int = WINDOW, min_level: int = 5, batch_size: int = 16, concurrency: int = 1,
-                  scorer_model: str = "") -> list[ScoreResult]:
-    """Fuzzing scores of ``explanation`` on ``activating`` windows: correctly
-    marked versions should get yes, decoy-marked ones no."""
-    texts: list[str] = []
-    marked: list[tuple[Record, list[int]]] = []  # for a simulator: the record and its marks
+def _marked_versions(activating: Sequence[Record], seed: int, window: int, min_level: int):
+    """(records, marks, truth, inactive, no_decoy): each window correctly marked and,
+    where possible, decoy-marked."""
+    records: list[Record] = []
+    marks: list[list[int]] = []
     y_true: list[bool] = []
     inactive = no_decoy = 0
     for index, record in enumerate(activating):
@@ -79,19 +80,38 @@ def fuzzing_score(model, explanation: str, activating: Sequence[Record], seed: i
         if not correct:
             inactive += 1
             continue
-        texts.append(marked_text(rec.tokens, correct))
-        marked.append((rec, correct))
+        records.append(rec)
+        marks.append(correct)
         y_true.append(True)
         if decoy:
-            texts.append(marked_text(rec.tokens, decoy))
-            marked.append((rec, decoy))
+            records.append(rec)
+            marks.append(decoy)
             y_true.append(False)
         else:
             no_decoy += 1
-    if is_simulator(model):
-        verdicts = simulator_verdicts(model, explanation, [r for r, _ in marked], [m for _, m in marked])
-    else:
-        verdicts = ask_yes_no(model, "fuzz", explanation, texts, batch_size=batch_size, concurrency=concurrency)
-    return binary_results("fuzzing", y_true, verdicts, scorer_model or getattr(model, "name", ""),
+    return records, marks, y_true, inactive, no_decoy
+
+
+def fuzzing_score(model, explanation: str, activating: Sequence[Record], seed: int = 0, *,
+                  window: int = WINDOW, min_level: int = 5, batch_size: int = 16, concurrency: int = 1,
+                  scorer_model: str = "", select: Sequence[Record] | None = None) -> list[ScoreResult]:
+    """Fuzzing scores of ``explanation`` on ``activating`` windows: correctly marked
+    versions should rank above decoy-marked ones. ``select``: activating windows of
+    the select split, on which the yes/no cut is fitted."""
+    records, marks, y_true, inactive, no_decoy = _marked_versions(activating, seed, window, min_level)
+    n_test = len(records)
+    y_sel: list[bool] = []
+    if select and gives_probabilities(model):
+        sel_records, sel_marks, y_sel, _, _ = _marked_versions(select, seed, window, min_level)
+        if True in y_sel and False in y_sel:
+            records, marks = records + sel_records, marks + sel_marks
+        else:
+            y_sel = []
+    texts = [marked_text(r.tokens, m) for r, m in zip(records, marks)]
+    verdicts = judge_windows(model, "fuzz", explanation, records, marks, texts, batch_size=batch_size,
+                             concurrency=concurrency)
+    on_test, on_select = verdicts.split(n_test)
+    return binary_results("fuzzing", y_true, on_test, scorer_model or getattr(model, "name", ""),
                           {"window": window, "min_level": min_level, "seed": seed,
-                           "skipped_inactive": inactive, "no_decoy": no_decoy})
+                           "skipped_inactive": inactive, "no_decoy": no_decoy},
+                          (y_sel, on_select) if y_sel else None)

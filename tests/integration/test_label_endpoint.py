@@ -20,7 +20,7 @@ def test_label_through_openai_compatible_server(served_model, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "mechanic.agent.cli", "--db", str(db_path), "-q", "label", "mlp:15:3",
          "--methods", "tokens,oneshot", "--explainer", f"openai:{model}", "--simulator", f"openai:{model}",
-         "--scorers", "simulation,embedding", "--n-top", "2", "--n-random", "1", "--tokens", "4096",
+         "--scorers", "simulation,topic", "--n-top", "2", "--n-random", "1", "--tokens", "4096",
          "--score-length", "16", "--json"],
         capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -259,14 +259,16 @@ def test_cli_bench_json_plots_and_compare(subject, tmp_path, monkeypatch):
     runner = CliRunner()
     base = ["--db", str(tmp_path / "m.db"), "--model", "tiny:llama", "-q", "bench", "--suite", "rules", "--limit", "2",
             "--methods", "tokens,oneshot", "--tokens", "2048"]
-    first = runner.invoke(cli, [*base, "--scorers", "simulation,embedding", "--json", "--plots", str(tmp_path / "plots")])
+    first = runner.invoke(cli, [*base, "--scorers", "simulation,topic", "--json", "--plots", str(tmp_path / "plots")])
     assert first.exit_code == 0, first.output
     data = json.loads(first.output)
     assert data["summary"]["rules"]["methods"]["oneshot"]["sim"]["n"] == 2 and data["values"]  # both features
     assert data["plots"] and all(Path(p).read_bytes().startswith(PNG) for p in data["plots"])
-    second = runner.invoke(cli, [*base, "--scorers", "simulation", "--seed", "1"])
+    second = runner.invoke(cli, [*base, "--scorers", "simulation,embedding", "--seed", "1"])  # the former name
     assert second.exit_code == 0, second.output
     assert "held-out scores" in second.output and "bench run" in second.output
+    assert "note: the scorer 'embedding' is now called 'topic'" in second.output
+    assert "topic" in second.output.split("held-out scores")[1].splitlines()[1]  # scored under its new name
     run_b = int(second.output.strip().splitlines()[-1].split()[2])
     compared = runner.invoke(cli, ["--db", str(tmp_path / "m.db"), "-q", "bench", "--compare", str(data["run_id"]),
                                    str(run_b)])

@@ -4,15 +4,17 @@ import re
 
 import numpy as np
 import pytest
-from mechanic.evals.lm import Completion, LLMError
+from mechanic.evals.lm import Completion, LLMError, Usage
 from mechanic.evals.records import Record
 from mechanic.evals.scorers.detection import (
     detection_score,
+    fit_threshold,
     parse_yes_no,
     passage_text,
     yes_no_candidates,
 )
 from mechanic.evals.scorers.fuzzing import fuzz_marks, fuzzing_score, marked_text
+from mechanic.evals.simulators import Simulation, SimulatorBase
 from mechanic.prompts import render_around
 
 # ------------------------------------------------------------------------ fakes
@@ -138,14 +140,17 @@ def test_passage_text_defuses_the_delimiters():
 def test_detection_with_slots_exact_metrics():
     model = FakeYesNoScorer(animal_p, WordTokenizer())
     res = metrics(detection_score(model, "animals", ACTIVATING, NON_ACTIVATING))
-    assert set(res) == {"balanced_accuracy", "f1", "auprc"}
+    assert set(res) == {"auroc", "balanced_accuracy", "f1", "auprc"}
+    # pairs won: cat (0.9) beats all three negatives, dog (0.6) ties one and beats two, bird (0.2) ties two
+    assert res["auroc"].value == pytest.approx((3 + 2.5 + 1) / 9)
     assert res["balanced_accuracy"].value == pytest.approx(2 / 3)
     assert res["f1"].value == pytest.approx(2 / 3)
     # thresholds 0.9 (1 pos), 0.6 (1 pos + 1 neg), 0.2 (1 pos + 2 neg)
     assert res["auprc"].value == pytest.approx(1 / 3 + (2 / 3) / 3 + (1 / 2) / 3)
     r = res["f1"]
     assert (r.scorer, r.split, r.n, r.scorer_model) == ("detection", "test", 6, "fake-slots")
-    assert r.details == {"window": 32, "positives": 3, "negatives": 3, "said_yes": 3, "failed": 0}
+    assert r.details == {"window": 32, "positives": 3, "negatives": 3, "said_yes": 3, "failed": 0,
+                         "threshold_from": "model"}
     assert r.usage.calls == 1
 
 
@@ -172,9 +177,10 @@ def test_detection_crops_windows_around_the_peak():
 def test_detection_chat_parses_and_retries():
     llm = FakeLLM(["Yes", "no", "hmm", "yes", "No.", "yes, it does", "no"])
     res = metrics(detection_score(llm, "x", ACTIVATING, NON_ACTIVATING))
-    assert set(res) == {"balanced_accuracy", "f1"}  # no probabilities, no AUPRC
-    # said yes, no, yes (on the retry) | no, yes, no
+    assert set(res) == {"auroc", "balanced_accuracy", "f1"}  # no probabilities, no AUPRC
+    # said yes, no, yes (on the retry) | no, yes, no; answers as scores 1/0 rank as they classify
     assert res["balanced_accuracy"].value == pytest.approx(2 / 3)
+    assert res["auroc"].value == pytest.approx(2 / 3)
     assert len(llm.calls) == 7 and len(llm.calls[3]) == 3  # the retry carries the reply and a nudge
     assert res["f1"].usage.calls == 7 and res["f1"].details["failed"] == 0
 
@@ -255,5 +261,93 @@ def test_fuzzing_with_slots_gives_auprc():
     model = FakeYesNoScorer(lambda text: 0.8 if "«cat»" in text else 0.3, WordTokenizer())
     res = metrics(fuzzing_score(model, "the word cat", [CAT]))
     assert res["auprc"].value == pytest.approx(1.0) and res["balanced_accuracy"].value == pytest.approx(1.0)
+    assert res["auroc"].value == pytest.approx(1.0)
     bodies = model.calls[0][1]
     assert [CharTokenizer.decode(b).split("\n")[0] for b in bodies][0] == "the «cat» sat on mat"
+
+
+# ------------------------------------------------- ranking and the fitted cut
+
+
+class LowSimulator(SimulatorBase):
+    """An offline simulator that ranks windows right but never predicts a level near
+    its own yes level: every window's levels are ``level(token)``, at most 3."""
+
+    name = "low-sim"
+    yes_level = 5.0
+
+    def __init__(self, level):
+        self.level = level
+        self.usage = Usage()
+        self.seen = []
+
+    def run_many(self, explanations, records):
+        self.seen.append([r.tokens for r in records])
+        return [Simulation([np.array([self.level(t) for t in r.tokens], dtype=float) for r in records])
+                for _ in explanations]
+
+
+def cat_level(token):
+    return 3.0 if "cat" in token else 1.0 if "dog" in token else 0.0
+
+
+CATS = [rec(["the", " cat"], [0, 1]), rec([" cat", " sat"], [1, 0]), rec(["a", " cat", "!"], [0, 1, 0])]
+NO_CATS = [rec(["big", " dog"], [0, 0], "random"), rec(["a", " tree"], [0, 0], "random"),
+           rec(["rain"], [0], "random")]
+
+
+def test_fit_threshold_by_hand():
+    assert fit_threshold([True, True, False, False], [0.9, 0.8, 0.1, 0.2]) == pytest.approx(0.5)
+    # a positive below a negative: cuts 0.2 and 0.65 both give BA 3/4 (0.35 gives 1/2); of the
+    # equally good cuts [0.2, 0.65] the middle one by index, 0.65
+    assert fit_threshold([True, True, False, False], [0.9, 0.3, 0.4, 0.1]) == pytest.approx(0.65)
+    assert fit_threshold([True, True], [0.1, 0.2]) is None  # one class: nothing to fit
+    assert fit_threshold([True, False], [0.5, 0.5]) is not None  # all tied: any cut, BA 0.5
+
+
+def test_a_right_ranking_below_the_fixed_cut_scores_by_auroc_and_the_fitted_cut():
+    sim = LowSimulator(cat_level)
+    fixed = metrics(detection_score(sim, "the word cat", CATS, NO_CATS))
+    # every level is below 5: the fixed cut says no to everything
+    assert fixed["balanced_accuracy"].value == pytest.approx(0.5) and fixed["auroc"].value == pytest.approx(1.0)
+    assert fixed["auroc"].details["threshold_from"] == "model"
+    fitted = metrics(detection_score(sim, "the word cat", CATS, NO_CATS, select=(CATS[:2], NO_CATS[:2])))
+    assert fitted["balanced_accuracy"].value == pytest.approx(1.0) and fitted["auroc"].value == pytest.approx(1.0)
+    d = fitted["balanced_accuracy"].details
+    assert d["threshold_from"] == "select" and 0.1 < d["threshold"] <= 0.3
+    assert (d["select_positives"], d["select_negatives"], d["positives"], d["negatives"]) == (2, 2, 3, 3)
+    assert fitted["auprc"].n == 6  # the select windows are not scored as test windows
+    assert len(sim.seen[-1]) == 10  # one simulator call reads test and select windows together
+
+
+def test_the_cut_is_fitted_on_select_not_on_test():
+    # on select, dogs fire; on test, they don't: the fitted cut says yes to dogs and is wrong on test
+    sim = LowSimulator(cat_level)
+    dogs = [rec(["big", " dog"], [0, 1])]
+    res = metrics(detection_score(sim, "animals", CATS, NO_CATS, select=(dogs, [rec(["rain"], [0], "random")])))
+    assert res["balanced_accuracy"].details["threshold"] < 0.1
+    assert res["balanced_accuracy"].value == pytest.approx(0.5 * (1 + 2 / 3))  # the test dog is a false positive
+
+
+def test_select_without_both_classes_falls_back_to_the_model_cut():
+    res = metrics(detection_score(LowSimulator(cat_level), "cat", CATS, NO_CATS, select=(CATS, [])))
+    assert res["auroc"].details["threshold_from"] == "model"
+    assert res["balanced_accuracy"].value == pytest.approx(0.5)
+
+
+def test_a_chat_llm_is_not_asked_about_select_windows():
+    llm = FakeLLM(lambda msg: "yes" if "cat" in passage(msg) else "no")
+    res = metrics(detection_score(llm, "cat", CATS, NO_CATS, select=(CATS, NO_CATS)))
+    assert len(llm.calls) == 6 and res["auroc"].details["threshold_from"] == "model"
+    assert res["auroc"].value == pytest.approx(1.0)
+
+
+def test_fuzzing_simulator_ranks_marks_and_fits_its_cut_on_select():
+    sim = LowSimulator(cat_level)
+    cats = [rec(["the", " cat", " sat", " on"], [0, 1, 0, 0]), rec([" cat", " ran", " off"], [1, 0, 0])]
+    fixed = metrics(fuzzing_score(sim, "the word cat", cats))
+    assert fixed["auroc"].value == pytest.approx(1.0) and fixed["balanced_accuracy"].value == pytest.approx(0.5)
+    fitted = metrics(fuzzing_score(sim, "the word cat", cats, select=cats[:1]))
+    assert fitted["balanced_accuracy"].value == pytest.approx(1.0)
+    assert fitted["balanced_accuracy"].details["threshold_from"] == "select"
+    assert fitted["f1"].n == 4  # two windows, correctly and decoy-marked

@@ -122,7 +122,7 @@ def test_scorer_exact_auroc_with_known_similarities():
     assert r.value == pytest.approx(0.25)  # pairs: (0 vs 0) half, (0 vs 1) zero -> (0.5 + 0 + 0.5 + 0) / 4
     r = embedding_score("42 or 7", act, non, fake)
     assert r.value == 1.0
-    assert (r.scorer, r.metric, r.n, r.scorer_model) == ("embedding", "auroc", 4, "keywords")
+    assert (r.scorer, r.metric, r.n, r.scorer_model) == ("topic", "auroc", 4, "keywords")
     assert r.details["n_activating"] == 2 and r.details["n_non_activating"] == 2
     assert r.details["mean_sim_activating"] > r.details["mean_sim_non_activating"]
     assert r.usage.seconds > 0 and r.usage.calls == 1

@@ -72,9 +72,19 @@ def test_label_explains_scores_and_stores_everything(subject, tmp_path):
     assert "random" in text and "shuffled" in text and "sim" in table.columns
     # the summary names the simulator behind the numbers
     assert table.scorer_models["sim"] == ["trained:all-MiniLM-L6-v2"]
-    assert "scored by: sim, sim_top, detect with trained:all-MiniLM-L6-v2" in text
+    assert "scored by: sim, sim_top, detect, detect_ba with trained:all-MiniLM-L6-v2" in text
+    # every column says how far to trust it: a figure with its source, or unvalidated
+    assert text.splitlines()[1].startswith("validity") and "validity per column" in text
+    assert set(table.validity) == set(table.columns)
     html = render_report(db, table, model_name=subject.name, decode=subject.token_strings)
     assert "<span style=" in html and "mlp:1:3" in html
+    assert "<tr class='validity'>" in html
+    # the shipped figures cover the default simulator, and the page says where they came from
+    assert table.validity["sim"][0].sources == {"rules": "shipped", "planted": "shipped"}
+    assert "figures shipped with mechanic" in html
+    # detection ranks (AUROC) and fits its yes/no cut on the select split's windows
+    detect = [s for s in db["scores"].rows if s["scorer"] == "detection" and s["metric"] == "auroc"]
+    assert detect and any(json.loads(s["details"])["threshold_from"] == "select" for s in detect)
 
 
 def test_failures_are_recorded_as_failures_and_never_scored(subject, tmp_path):
