@@ -32,7 +32,7 @@ tr.control td{color:#777}tr.failed td,.failed{color:#a33}a{color:#1a55a8;text-de
 .sim{border-bottom:3px solid transparent}form.filters{margin:.6em 0}form.filters *{margin-right:.4em}
 pre{background:#f7f7f7;padding:.5em;overflow-x:auto;white-space:pre-wrap;max-height:22em}
 .pager a,.pager span{margin-right:.6em}.verdict-supported{color:#176a1e}.verdict-refuted{color:#a33}
-#hover{position:fixed;right:1em;bottom:1em;background:#fff;border:1px solid #ccc;padding:.3em .6em;font:12px monospace}
+#hover:empty{display:none}#hover{position:fixed;right:1em;bottom:1em;background:#fff;border:1px solid #ccc;padding:.3em .6em;font:12px monospace}
 """
 
 # Shows the hovered token's value in a fixed box, beside the title tooltip (no network, no framework).
