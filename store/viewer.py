@@ -104,17 +104,27 @@ def summary_page(db: sqlite_utils.Database, *, model_id: int, method: str = "", 
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {SORTS}, got {sort!r}")
     where, params = _where(model_id, method, kind, layer, status, text)
-    direction = "DESC" if descending else "ASC"
+    total = int(db.execute(f"SELECT count(*) FROM feature_summary s WHERE {where}", params).fetchone()[0])
     if sort == "feature":
+        direction = "DESC" if descending else "ASC"
         order = f"s.kind {direction}, s.layer {direction}, s.idx {direction}, s.feature_id {direction}"
-    elif descending:  # NULL sorts lowest, so last when descending
-        order = f"s.{sort} DESC, s.feature_id"
-    else:
-        order = f"s.{sort} IS NULL, s.{sort} ASC, s.feature_id"
-    rows = [dict(r) for r in db.query(f"{_SUMMARY_SELECT} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+        return _page(db, where, params, order, limit, offset), total
+    if descending:  # NULL sorts lowest, so rows without the score come last
+        return _page(db, where, params, f"s.{sort} DESC, s.feature_id", limit, offset), total
+    # Ascending with rows lacking the score last, in two index range scans (an expression
+    # such as "x IS NULL" in ORDER BY would sort every row instead).
+    scored = int(db.execute(f"SELECT count(*) FROM feature_summary s WHERE {where} AND s.{sort} IS NOT NULL",
+                            params).fetchone()[0])
+    rows = _page(db, f"{where} AND s.{sort} IS NOT NULL", params, f"s.{sort} ASC, s.feature_id", limit, offset)
+    if len(rows) < limit:
+        rows += _page(db, f"{where} AND s.{sort} IS NULL", params, "s.feature_id", limit - len(rows),
+                      max(0, offset - scored))
+    return rows, total
+
+
+def _page(db: sqlite_utils.Database, where: str, params: list, order: str, limit: int, offset: int) -> list[dict]:
+    return [dict(r) for r in db.query(f"{_SUMMARY_SELECT} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                                       [*params, int(limit), int(offset)])]
-    total = db.execute(f"SELECT count(*) FROM feature_summary s WHERE {where}", params).fetchone()[0]
-    return rows, int(total)
 
 
 def summary_search_rows(db: sqlite_utils.Database, model_id: int) -> list[dict]:

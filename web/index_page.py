@@ -77,7 +77,8 @@ def _form(site: Site, query: IndexQuery, choices: dict, model_id: int) -> str:
         return ""
 
     def select(name: str, options: list[tuple[str, str]], current) -> str:
-        opts = "".join(f"<option value='{esc(v)}'{' selected' if str(current or '') == v else ''}>{esc(label)}</option>"
+        chosen = "" if current is None else str(current)
+        opts = "".join(f"<option value='{esc(v)}'{' selected' if chosen == v else ''}>{esc(label)}</option>"
                        for v, label in options)
         return f"<label>{esc(name)} <select name='{esc(name)}'>{opts}</select></label>"
 

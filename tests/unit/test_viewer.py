@@ -119,7 +119,10 @@ def test_summary_page_sorts_filters_and_counts(built):
     sims = [r["sim"] for r in rows if r["sim"] is not None]
     assert sims == sorted(sims, reverse=True) and rows[-1]["sim"] is None  # unscored last
     ascending, _ = store.summary_page(db, model_id=model_id, sort="sim", limit=100)
-    assert [r["sim"] for r in ascending if r["sim"] is not None] == sorted(sims)
+    assert [r["sim"] for r in ascending[:len(sims)]] == sorted(sims) and ascending[-1]["sim"] is None
+    across, _ = store.summary_page(db, model_id=model_id, sort="sim", limit=5, offset=len(sims) - 2)
+    assert [r["sim"] is None for r in across] == [False, False, True, True, True]
+    assert [r["feature_id"] for r in across] == [r["feature_id"] for r in ascending[len(sims) - 2:len(sims) + 3]]
     layer1, n1 = store.summary_page(db, model_id=model_id, layer=1, limit=100)
     assert n1 == len(layer1) > 0 and {r["layer"] for r in layer1} == {1}
     page2, _ = store.summary_page(db, model_id=model_id, limit=10, offset=10)
