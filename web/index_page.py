@@ -116,7 +116,9 @@ def _rows_html(site: Site, rows: list[dict], similarity: dict | None) -> str:
         for col in SCORE_COLUMNS:
             href = site.href("explanation", r["explanation_id"], anchor=f"score-{col}") if expl_href else None
             row.append((linked_num(r[col], href if r[col] is not None else None), f"num score-{col}"))
-        row.append((linked_num(r["floor_sim"], None), "num"))
+        floor_href = site.href("feature", r["feature_id"]) if r["floor_sim"] is not None else None
+        row.append((linked_num(r["floor_sim"], floor_href, title="the controls are listed on the feature's page"),
+                    "num"))
         row.append((esc(r["n_explanations"]), "num"))
         if similarity is not None:
             row.insert(0, (f"{similarity[(r['feature_id'], r['method'])]:.3f}", "num"))
@@ -152,10 +154,8 @@ def render_index(db, site: Site, query: IndexQuery, semantic: SemanticIndex | No
             note = "<p class='failed'>Semantic search needs the sentence encoder, which is not available here.</p>"
             rows, total = [], 0
         else:
-            ranked = semantic.search(db, model_id, query.sq, method=query.method, kind=query.kind, layer=query.layer,
-                                     status=query.status)
-            total = len(ranked)
-            window = ranked[offset:offset + PAGE_SIZE]
+            window, total = semantic.search(db, model_id, query.sq, method=query.method, kind=query.kind,
+                                            layer=query.layer, status=query.status, limit=PAGE_SIZE, offset=offset)
             similarity = dict(window)
             rows = store.summary_rows(db, [k for k, _ in window])
             note = ("<p class='meta'>ranked by cosine between the query and each method's explanation "

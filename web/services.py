@@ -53,36 +53,51 @@ class SemanticIndex:
         self.embed = embed
         self._lock = threading.Lock()
         self._vectors: dict[str, np.ndarray] = {}
-        self._built: dict[int, tuple[tuple, list[dict], np.ndarray]] = {}  # model id -> (version, rows, matrix)
+        self._built: dict[int, tuple[tuple, dict]] = {}  # model id -> (store version, arrays)
 
-    def _rows(self, db, model_id: int) -> tuple[list[dict], np.ndarray]:
+    def _rows(self, db, model_id: int) -> dict:
         version = store.store_version(db)
         cached = self._built.get(model_id)
         if cached and cached[0] == version:
-            return cached[1], cached[2]
+            return cached[1]
         rows = store.summary_search_rows(db, model_id)
         missing = list(dict.fromkeys(r["text"] for r in rows if r["text"] not in self._vectors))
-        if missing:
-            for start in range(0, len(missing), 256):
-                part = missing[start:start + 256]
-                for text, vector in zip(part, self.embed(part)):
-                    self._vectors[text] = np.asarray(vector, dtype=np.float32)
-        matrix = (np.stack([self._vectors[r["text"]] for r in rows]) if rows
-                  else np.zeros((0, 1), dtype=np.float32))
-        self._built[model_id] = (version, rows, matrix)
-        return rows, matrix
+        for start in range(0, len(missing), 256):
+            part = missing[start:start + 256]
+            for text, vector in zip(part, self.embed(part)):
+                self._vectors[text] = np.asarray(vector, dtype=np.float32)
+        # Distinct texts once, each row pointing at its text: many features share a wording.
+        texts = list(dict.fromkeys(r["text"] for r in rows))
+        position = {t: i for i, t in enumerate(texts)}
+        built = {
+            "keys": [(r["feature_id"], r["method"]) for r in rows],
+            "text_of": np.array([position[r["text"]] for r in rows], dtype=np.int64),
+            "matrix": np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 1), np.float32),
+            "method": np.array([r["method"] for r in rows], dtype=object),
+            "kind": np.array([r["kind"] for r in rows], dtype=object),
+            "layer": np.array([-1 if r["layer"] is None else r["layer"] for r in rows], dtype=np.int64),
+            "status": np.array([r["status"] for r in rows], dtype=object),
+        }
+        self._built[model_id] = (version, built)
+        return built
 
     def search(self, db, model_id: int, query: str, *, method: str = "", kind: str | None = None,
-               layer: int | None = None, status: str | None = None) -> list[tuple[tuple[int, str], float]]:
-        """``[((feature_id, method), cosine)]`` best first, over rows passing the filters."""
+               layer: int | None = None, status: str | None = None, limit: int = 50,
+               offset: int = 0) -> tuple[list[tuple[tuple[int, str], float]], int]:
+        """One page of ``[((feature_id, method), cosine)]``, best first, over the rows
+        passing the filters, and how many rows pass them."""
         with self._lock:
-            rows, matrix = self._rows(db, model_id)
-            if not rows:
-                return []
+            built = self._rows(db, model_id)
+            if not built["keys"]:
+                return [], 0
             q = np.asarray(self.embed([query])[0], dtype=np.float32)
-        sims = matrix @ q
-        keep = np.array([(not method or r["method"] == method) and (kind is None or r["kind"] == kind)
-                         and (layer is None or r["layer"] == layer) and (status is None or r["status"] == status)
-                         for r in rows], dtype=bool)
-        order = [int(i) for i in np.argsort(-sims, kind="stable") if keep[i]]
-        return [((rows[i]["feature_id"], rows[i]["method"]), float(sims[i])) for i in order]
+        sims = (built["matrix"] @ q)[built["text_of"]]
+        keep = np.ones(len(sims), dtype=bool)
+        for name, value in (("method", method or None), ("kind", kind), ("layer", layer), ("status", status)):
+            if value is not None:
+                keep &= built[name] == value
+        candidates = np.flatnonzero(keep)
+        scores = sims[candidates]
+        top = np.lexsort((candidates, -scores))[offset:offset + limit]  # ties (shared wordings) by row order
+        keys = built["keys"]
+        return [(keys[int(candidates[i])], float(scores[i])) for i in top], int(len(candidates))

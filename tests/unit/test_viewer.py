@@ -154,6 +154,25 @@ def test_readonly_connection_cannot_write_and_sees_a_writers_rows(built):
         store.open_readonly(Path(path).with_name("missing.db"))
 
 
+def test_semantic_search_ranks_pages_and_filters(built):
+    from mechanic.web.services import SemanticIndex
+
+    path, _ = built
+    db = store.open_readonly(path)
+    model_id = store.summary_choices(db)["models"][0]["id"]
+    index = SemanticIndex(viewer_services().embed)
+    full, total = index.search(db, model_id, "names of months", limit=1000)
+    assert total == len(full) == len(store.summary_search_rows(db, model_id))
+    sims = [s for _, s in full]
+    assert sims == sorted(sims, reverse=True)
+    page2, total2 = index.search(db, model_id, "names of months", limit=10, offset=10)
+    assert page2 == full[10:20] and total2 == total
+    some, n = index.search(db, model_id, "names of months", method="tokens", layer=1, limit=1000)
+    layer_of = {r["feature_id"]: r["layer"] for r in store.summary_search_rows(db, model_id)}
+    assert 0 < n < total and all(k[1] == "tokens" and layer_of[k[0]] == 1 for k, _ in some)
+    db.conn.close()
+
+
 # -------------------------------------------------------------------- pages
 
 
