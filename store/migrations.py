@@ -379,6 +379,7 @@ def m005_feature_summary(db: sqlite_utils.Database) -> None:
         );
         CREATE INDEX feature_summary_order ON feature_summary (model_id, method, kind, layer, idx);
         CREATE INDEX feature_summary_status ON feature_summary (model_id, method, status);
+        CREATE INDEX feature_summary_text ON feature_summary (model_id, method, text, kind, layer, idx);
 {indexes}
 
         CREATE TRIGGER feature_summary_feature_insert AFTER INSERT ON features BEGIN {_body("NEW.id")} END;

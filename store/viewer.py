@@ -107,23 +107,26 @@ def summary_page(db: sqlite_utils.Database, *, model_id: int, method: str = "", 
     total = int(db.execute(f"SELECT count(*) FROM feature_summary s WHERE {where}", params).fetchone()[0])
     if sort == "feature":
         direction = "DESC" if descending else "ASC"
-        order = f"s.kind {direction}, s.layer {direction}, s.idx {direction}, s.feature_id {direction}"
+        order = f"s.kind {direction}, s.layer {direction}, s.idx {direction}, s.rowid {direction}"
         return _page(db, where, params, order, limit, offset), total
     if descending:  # NULL sorts lowest, so rows without the score come last
-        return _page(db, where, params, f"s.{sort} DESC, s.feature_id", limit, offset), total
+        return _page(db, where, params, f"s.{sort} DESC, s.rowid DESC", limit, offset), total
     # Ascending with rows lacking the score last, in two index range scans (an expression
     # such as "x IS NULL" in ORDER BY would sort every row instead).
     scored = int(db.execute(f"SELECT count(*) FROM feature_summary s WHERE {where} AND s.{sort} IS NOT NULL",
                             params).fetchone()[0])
-    rows = _page(db, f"{where} AND s.{sort} IS NOT NULL", params, f"s.{sort} ASC, s.feature_id", limit, offset)
+    rows = _page(db, f"{where} AND s.{sort} IS NOT NULL", params, f"s.{sort} ASC, s.rowid", limit, offset)
     if len(rows) < limit:
-        rows += _page(db, f"{where} AND s.{sort} IS NULL", params, "s.feature_id", limit - len(rows),
+        rows += _page(db, f"{where} AND s.{sort} IS NULL", params, "s.rowid", limit - len(rows),
                       max(0, offset - scored))
     return rows, total
 
 
 def _page(db: sqlite_utils.Database, where: str, params: list, order: str, limit: int, offset: int) -> list[dict]:
-    return [dict(r) for r in db.query(f"{_SUMMARY_SELECT} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+    # The page's rowids first, from the sort column's index alone (skipping OFFSET index entries
+    # is cheap; skipping joined rows is not), then the page's rows with their joins.
+    inner = f"SELECT s.rowid FROM feature_summary s WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+    return [dict(r) for r in db.query(f"{_SUMMARY_SELECT} WHERE s.rowid IN ({inner}) ORDER BY {order}",
                                       [*params, int(limit), int(offset)])]
 
 
