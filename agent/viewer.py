@@ -5,6 +5,7 @@ simulator for the overlay, and the bench summaries."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from functools import partial
 from pathlib import Path
@@ -22,7 +23,10 @@ def prepare_store(path: str | Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise MechanicError(f"no database at {path}; run `mechanic cache` or `mechanic label` first, or pass --db PATH")
-    db = store.open_db(path)
+    try:
+        db = store.open_db(path)
+    except sqlite3.DatabaseError as exc:
+        raise MechanicError(f"{path} is not a mechanic database: {exc}") from exc
     db.conn.close()
 
 

@@ -52,6 +52,35 @@ def get(url: str) -> tuple[float, int, int]:
     return time.perf_counter() - t0, status, len(body)
 
 
+def measure_write_cost(n_features: int) -> dict:
+    """Seconds to write the same synthetic store with and without the triggers that keep
+    feature_summary current (alternating, twice each), as the ratio with/without."""
+    import tempfile
+
+    from mechanic import store
+    from mechanic.tools import tiny_subject
+
+    tokenizer = tiny_subject("llama").tokenizer
+    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    seconds: dict[str, list[float]] = {"with": [], "without": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, variant in enumerate(["with", "without", "without", "with"]):
+            path = Path(tmp) / f"{i}.db"
+            db = store.open_db(path)
+            if variant == "without":
+                for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+                    db.execute(f"DROP TRIGGER {name}")
+            db.conn.close()
+            t0 = time.perf_counter()
+            build_viewer_store(path, encode, n_features=n_features, n_investigations=0)
+            seconds[variant].append(time.perf_counter() - t0)
+    w, wo = float(np.median(seconds["with"])), float(np.median(seconds["without"]))
+    print(f"writing {n_features:,} features: {w:.1f}s with the summary triggers, {wo:.1f}s without "
+          f"(x{w / wo:.2f})", file=sys.stderr)
+    return {"features": n_features, "seconds_with": round(w, 2), "seconds_without": round(wo, 2),
+            "ratio": round(w / wo, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=int, default=50_000)
@@ -59,7 +88,11 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="Store to build or reuse [default: ~/.cache/mechanic/viewer-bench-N.db].")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--out", default=str(HERE / "results" / "viewer.json"))
+    parser.add_argument("--write-features", type=int, default=2000,
+                        help="Features written with and without the feature_summary triggers, for their cost to writers "
+                             "(0 skips it).")
     args = parser.parse_args()
+    write_cost = measure_write_cost(args.write_features) if args.write_features else None
 
     db_path = Path(args.db or Path.home() / ".cache" / "mechanic" / f"viewer-bench-{args.features}.db")
     build_seconds = None
@@ -144,12 +177,14 @@ def main() -> None:
         print(f"{kind:<28} {p['p50_ms']:>8.1f} {p['p95_ms']:>8.1f} {p['max_ms']:>8.1f}")
     print(f"{'all pages':<28} {overall['p50_ms']:>8.1f} {overall['p95_ms']:>8.1f} {overall['max_ms']:>8.1f}")
     print(f"first semantic search (embeds every distinct explanation once): {first_semantic:.1f}s")
+    if write_cost:
+        print(f"writing {write_cost['features']:,} features costs x{write_cost['ratio']:.2f} with the summary triggers")
     result = {
         "what": "viewer page times over HTTP (mechanic serve, its own process) on a synthetic store",
         "features": n_features, "repeats": args.repeats, "db_bytes": db_path.stat().st_size,
         "build_seconds": None if build_seconds is None else round(build_seconds, 1),
         "first_semantic_search_seconds": round(first_semantic, 2),
-        "overall": overall, "pages": per_kind, "goal_p95_ms": 300,
+        "overall": overall, "pages": per_kind, "goal_p95_ms": 300, "summary_triggers_write_cost": write_cost,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -311,8 +311,7 @@ def _summarize(feature: str) -> list[str]:
     best = "(e.status = 'ok') DESC, e.sim IS NULL, e.sim DESC, e.detect DESC, e.embed DESC, e.id DESC"
     ranked = f"""
         SELECT e.*, row_number() OVER (PARTITION BY e.method ORDER BY {best}) AS rank_method,
-               row_number() OVER (ORDER BY {best}) AS rank_all,
-               count(*) OVER (PARTITION BY e.method) AS n_method, count(*) OVER () AS n_all
+               count(*) OVER (PARTITION BY e.method) AS n_method
         FROM (SELECT x.id, x.feature_id, x.method, x.text, x.status, {scores.replace("e.id", "x.id")}
               FROM explanations x WHERE x.feature_id = {feature} AND x.role = 'explanation') e"""
     insert = (f"INSERT INTO feature_summary (feature_id, method, model_id, kind, layer, idx, explanation_id, text, "
@@ -327,8 +326,12 @@ def _summarize(feature: str) -> list[str]:
         SELECT f.id, r.method, f.model_id, f.kind, f.layer, f.idx, r.id, r.text, r.status, r.n_method, {cols}, {floor}
         FROM ({ranked}) r JOIN features f ON f.id = r.feature_id WHERE r.rank_method = 1""", f"""
         {insert}
-        SELECT f.id, '', f.model_id, f.kind, f.layer, f.idx, r.id, r.text, r.status, r.n_all, {cols}, {floor}
-        FROM ({ranked}) r JOIN features f ON f.id = r.feature_id WHERE r.rank_all = 1"""]
+        SELECT feature_id, '', model_id, kind, layer, idx, explanation_id, text, status,
+               (SELECT sum(n_explanations) FROM feature_summary WHERE feature_id = {feature} AND method != ''),
+               {cols}, floor_sim
+        FROM feature_summary WHERE feature_id = {feature} AND method != ''
+        ORDER BY (status = 'ok') DESC, sim IS NULL, sim DESC, detect DESC, embed DESC, explanation_id DESC
+        LIMIT 1"""]
 
 
 def _body(feature: str) -> str:
@@ -356,6 +359,10 @@ def m005_feature_summary(db: sqlite_utils.Database) -> None:
     any writer maintains it and a read-only reader can page it through its indexes."""
     headline = " OR ".join(f"(NEW.scorer = '{scorer}' AND NEW.split = '{split}' AND NEW.metric = '{metric}')"
                            for _, scorer, split, metric in SUMMARY_COLUMNS)
+    # an explanation's headline scores, and a control's sim (the floor); never a candidate's
+    headline = ("(SELECT CASE role WHEN 'explanation' THEN (" + headline + ") WHEN 'control' THEN (NEW.scorer = "
+                "'simulation' AND NEW.split = 'all' AND NEW.metric = 'pearson') ELSE 0 END FROM explanations "
+                "WHERE id = NEW.explanation_id)")
     old_headline = headline.replace("NEW.", "OLD.")
     of_score = "(SELECT feature_id FROM explanations WHERE id = {}.explanation_id)"
     columns = ",\n".join(f"            {col} REAL" for col, *_ in SUMMARY_COLUMNS)
@@ -385,7 +392,7 @@ def m005_feature_summary(db: sqlite_utils.Database) -> None:
         CREATE TRIGGER feature_summary_feature_insert AFTER INSERT ON features BEGIN {_body("NEW.id")} END;
         CREATE TRIGGER feature_summary_feature_update AFTER UPDATE OF model_id, kind, layer, idx ON features
         BEGIN {_body("NEW.id")} END;
-        CREATE TRIGGER feature_summary_explanation_insert AFTER INSERT ON explanations WHEN NEW.role != 'candidate'
+        CREATE TRIGGER feature_summary_explanation_insert AFTER INSERT ON explanations WHEN NEW.role = 'explanation'
         BEGIN {_body("NEW.feature_id")} END;
         CREATE TRIGGER feature_summary_explanation_update AFTER UPDATE OF feature_id, method, role, text, status
         ON explanations BEGIN {_body("OLD.feature_id")} {_body("NEW.feature_id")} END;

@@ -323,3 +323,6 @@ def test_mechanic_serve_and_report_commands(built, tmp_path):
     assert missing.exit_code != 0 and "no database at" in missing.output and "Traceback" not in missing.output
     missing = runner.invoke(cli, ["serve", "--db", str(tmp_path / "none.db")])
     assert missing.exit_code != 0 and "no database at" in missing.output
+    (tmp_path / "junk.db").write_text("not sqlite at all " * 100)
+    junk = runner.invoke(cli, ["serve", "--db", str(tmp_path / "junk.db")])
+    assert junk.exit_code != 0 and "is not a mechanic database" in junk.output and "Traceback" not in junk.output
