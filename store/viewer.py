@@ -92,18 +92,23 @@ def _where(model_id: int, method: str, kind: str | None, layer: int | None, stat
 
 def summary_page(db: sqlite_utils.Database, *, model_id: int, method: str = "", kind: str | None = None,
                  layer: int | None = None, status: str | None = None, text: str | None = None, sort: str = "feature",
-                 descending: bool = False, limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+                 descending: bool = False, at_least: float | None = None, limit: int = 50,
+                 offset: int = 0) -> tuple[list[dict], int]:
     """One page of the index and the number of rows in all pages.
 
     Rows are ``feature_summary`` rows (method ``''``: each feature's best explanation
     over all methods; a method: that method's best) with the feature's id string,
     model name, max and frac_active. ``text`` keeps rows whose explanation contains it
     (case-insensitive, any method unless ``method`` is given). Sorting by a score puts
-    features without it last.
+    features without it last. ``at_least`` keeps rows whose sort column is at least that
+    (not with the feature order).
     """
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {SORTS}, got {sort!r}")
     where, params = _where(model_id, method, kind, layer, status, text)
+    if at_least is not None and sort != "feature":
+        where += f" AND s.{sort} >= ?"
+        params.append(float(at_least))
     total = int(db.execute(f"SELECT count(*) FROM feature_summary s WHERE {where}", params).fetchone()[0])
     if sort == "feature":
         direction = "DESC" if descending else "ASC"

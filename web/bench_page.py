@@ -134,9 +134,10 @@ def render_compare(db, site: Site, services: Services, run_a: int, run_b: int) -
     for r in rows:
         significant = r["diff"] is not None and (r["lo"] > 0 or r["hi"] < 0)
         diff = "–" if r["diff"] is None else f"{r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
-        cells.append([esc(r["suite"]), esc(r["method"]), esc(r["metric"]),
-                      (f"<a href='{esc(site.href('bench', run_a, suite=r['suite'], method=r['method'], metric=r['metric'], anchor='values'))}'>{esc(num(r['a']))}</a>", "num"),  # noqa: E501
-                      (f"<a href='{esc(site.href('bench', run_b, suite=r['suite'], method=r['method'], metric=r['metric'], anchor='values'))}'>{esc(num(r['b']))}</a>", "num"),  # noqa: E501
+        where = {"suite": r["suite"], "method": r["method"], "metric": r["metric"], "anchor": "values"}
+        cell_a = f"<a href='{esc(site.href('bench', run_a, **where))}'>{esc(num(r['a']))}</a>"
+        cell_b = f"<a href='{esc(site.href('bench', run_b, **where))}'>{esc(num(r['b']))}</a>"
+        cells.append([esc(r["suite"]), esc(r["method"]), esc(r["metric"]), (cell_a, "num"), (cell_b, "num"),
                       (esc(diff) + (" *" if significant else ""), "num"), (esc(r["n"]), "num")])
     body = (f"<p class='meta'>run B = <a href='{esc(site.href('bench', run_b))}'>{run_b}</a> minus run A = "
             f"<a href='{esc(site.href('bench', run_a))}'>{run_a}</a>, paired over the features both measured; "

@@ -33,6 +33,7 @@ class IndexQuery:
     sq: str = ""  # semantic
     sort: str = "feature"
     desc: bool = False
+    at_least: float | None = None  # the sort column's minimum
     page: int = 1
 
     @classmethod
@@ -55,15 +56,21 @@ class IndexQuery:
         status = params.get("status") or None
         if status is not None and status not in STATUSES:
             raise BadQuery(f"status must be one of {', '.join(STATUSES)}")
+        at_least = params.get("min", "").strip()
+        try:
+            minimum = float(at_least) if at_least else None
+        except ValueError:
+            raise BadQuery(f"min must be a number, got {at_least!r}") from None
         return cls(model=integer("model"), method=params.get("method", ""), kind=params.get("kind") or None,
                    layer=integer("layer"), status=status, q=params.get("q", "").strip(),
                    sq=params.get("sq", "").strip(), sort=sort, desc=params.get("desc", "") in ("1", "true"),
+                   at_least=minimum,
                    page=integer("page", 1) or 1)
 
     def params(self, **changes) -> dict:
         values = {"model": self.model, "method": self.method, "kind": self.kind, "layer": self.layer,
                   "status": self.status, "q": self.q, "sq": self.sq, "sort": self.sort,
-                  "desc": "1" if self.desc else "", "page": self.page}
+                  "desc": "1" if self.desc else "", "min": self.at_least, "page": self.page}
         values.update(changes)
         if values.get("sort") == "feature":
             values["sort"] = None
@@ -94,6 +101,8 @@ def _form(site: Site, query: IndexQuery, choices: dict, model_id: int) -> str:
             + select("status", [("", "any")] + [(s, s) for s in STATUSES], query.status)
             + select("sort", [(s, s) for s in store.SORTS], query.sort)
             + f"<label><input type='checkbox' name='desc' value='1'{' checked' if query.desc else ''}> descending</label>"
+            + f"<label>at least <input type='number' step='any' name='min' value='{esc(query.at_least)}' "
+              "style='width:5em' title='minimum of the sort column'></label>"
             + f"<br><input type='search' name='q' value='{esc(query.q)}' placeholder='keyword in explanations' "
               "id='keyword'>"
             + f"<input type='search' name='sq' value='{esc(query.sq)}' placeholder='semantic search' id='semantic'>"
@@ -163,7 +172,8 @@ def render_index(db, site: Site, query: IndexQuery, semantic: SemanticIndex | No
     else:
         rows, total = store.summary_page(db, model_id=model_id, method=query.method, kind=query.kind,
                                          layer=query.layer, status=query.status, text=query.q or None,
-                                         sort=query.sort, descending=query.desc, limit=PAGE_SIZE, offset=offset)
+                                         sort=query.sort, descending=query.desc, at_least=query.at_least,
+                                         limit=PAGE_SIZE, offset=offset)
     title = f"Features of {model['name']}"
     sorts = " ".join(
         f"<a href='{esc(site.href('index', **query.params(sort=s, desc='1' if s != 'feature' else '', page=1)))}'>"

@@ -123,6 +123,8 @@ def test_summary_page_sorts_filters_and_counts(built):
     across, _ = store.summary_page(db, model_id=model_id, sort="sim", limit=5, offset=len(sims) - 2)
     assert [r["sim"] is None for r in across] == [False, False, True, True, True]
     assert [r["feature_id"] for r in across] == [r["feature_id"] for r in ascending[len(sims) - 2:len(sims) + 3]]
+    good, n_good = store.summary_page(db, model_id=model_id, sort="sim", at_least=0.5, limit=100)
+    assert n_good == len([v for v in sims if v >= 0.5]) > 0 and all(r["sim"] >= 0.5 for r in good)
     layer1, n1 = store.summary_page(db, model_id=model_id, layer=1, limit=100)
     assert n1 == len(layer1) > 0 and {r["layer"] for r in layer1} == {1}
     page2, _ = store.summary_page(db, model_id=model_id, limit=10, offset=10)
@@ -194,6 +196,10 @@ def test_index_pages_sort_filter_search_and_paginate(server):
     assert status == 200 and "month" in first  # the nearest explanation by meaning
     status, html, _ = get(base + "/?status=none")
     assert "not explained" in html and "rows · page 1 of 1" in html
+    status, html, _ = get(base + "/?sort=detect&min=0.8&desc=1")
+    values = [float(v) for v in re.findall(r"class='num score-detect'><a [^>]*>(-?[0-9.]+)</a>", html)]
+    assert status == 200 and values and min(values) >= 0.8
+    assert get(base + "/?sort=sim&min=high")[0] == 400
     status, _, _ = get(base + "/?page=0")
     assert status == 400
     status, _, _ = get(base + "/?sort=bogus")
