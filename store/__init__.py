@@ -6,7 +6,7 @@ int32 blobs), ``features`` (statistics and quantiles), ``exemplars`` (per-token
 activations as float16 blobs), ``directions`` (float32 blobs), and ``_migrations``; migration 2 adds
 ``explanations`` and ``scores``, migration 3 the agent's ``agent_runs``,
 ``hypotheses`` and ``experiments``, migration 4 the benchmark tables ``bench_items`` and
-``bench_values``.
+``bench_values``; migration 5 ``feature_summary`` (the viewer's index, kept by triggers).
 Every derived row carries the ``run_id`` of the run that made it.
 
 This package depends on nothing else in mechanic.
@@ -53,6 +53,19 @@ from .features import captured_features, get_feature, list_features, write_featu
 from .migrations import MIGRATIONS, applied_migrations
 from .models import get_model, upsert_model
 from .runs import RUN_STATUSES, config_hash, find_runs, finish_run, finishing, get_run, start_run
+from .viewer import (
+    SORTS,
+    agent_run_list,
+    count_agent_runs,
+    feature_by_id,
+    open_readonly,
+    run_products,
+    store_version,
+    summary_choices,
+    summary_page,
+    summary_rows,
+    summary_search_rows,
+)
 
 __all__ = [
     "AGENT_KINDS",
@@ -119,4 +132,15 @@ __all__ = [
     "write_feature",
     "window_indices",
     "write_windows",
+    "SORTS",
+    "agent_run_list",
+    "count_agent_runs",
+    "feature_by_id",
+    "open_readonly",
+    "run_products",
+    "store_version",
+    "summary_choices",
+    "summary_page",
+    "summary_rows",
+    "summary_search_rows",
 ]

@@ -19,7 +19,8 @@ import sqlite_utils
 
 from ._common import now
 
-__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations", "m001_initial", "m002_explanations_scores", "m003_agent", "m004_bench"]
+__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations", "m001_initial", "m002_explanations_scores", "m003_agent", "m004_bench",
+           "m005_feature_summary", "SUMMARY_COLUMNS"]
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -284,7 +285,137 @@ def m004_bench(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_explanations_scores, m003_agent, m004_bench]
+# The headline number of each scorer, as a feature_summary column: (column, scorer, split, metric).
+SUMMARY_COLUMNS = (
+    ("sim", "simulation", "all", "pearson"),
+    ("sim_top", "simulation", "top", "pearson"),
+    ("detect", "detection", "test", "balanced_accuracy"),
+    ("fuzz", "fuzzing", "test", "balanced_accuracy"),
+    ("embed", "embedding", "test", "auroc"),
+    ("causal", "intervention", "prompts", "auroc"),
+)
+
+
+def _summarize(feature: str) -> list[str]:
+    """SQL that rebuilds the feature_summary rows of the feature whose id is the SQL
+    expression ``feature``: one row per method (its best explanation) and one row with
+    method '' (the best over every method, or status 'none' when there is none)."""
+    scores = ",\n".join(
+        f"(SELECT value FROM scores s WHERE s.explanation_id = e.id AND s.scorer = '{scorer}' "
+        f"AND s.split = '{split}' AND s.metric = '{metric}') AS {col}"
+        for col, scorer, split, metric in SUMMARY_COLUMNS)
+    cols = ", ".join(c for c, *_ in SUMMARY_COLUMNS)
+    floor = ("(SELECT max(s.value) FROM explanations c JOIN scores s ON s.explanation_id = c.id "
+             f"WHERE c.feature_id = {feature} AND c.role = 'control' AND s.scorer = 'simulation' "
+             "AND s.split = 'all' AND s.metric = 'pearson')")
+    best = "(e.status = 'ok') DESC, e.sim IS NULL, e.sim DESC, e.detect DESC, e.embed DESC, e.id DESC"
+    ranked = f"""
+        SELECT e.*, row_number() OVER (PARTITION BY e.method ORDER BY {best}) AS rank_method,
+               count(*) OVER (PARTITION BY e.method) AS n_method
+        FROM (SELECT x.id, x.feature_id, x.method, x.text, x.status, {scores.replace("e.id", "x.id")}
+              FROM explanations x WHERE x.feature_id = {feature} AND x.role = 'explanation') e"""
+    insert = (f"INSERT INTO feature_summary (feature_id, method, model_id, kind, layer, idx, explanation_id, text, "
+              f"status, n_explanations, {cols}, floor_sim)")
+    return [f"DELETE FROM feature_summary WHERE feature_id = {feature}", f"""
+        {insert}
+        SELECT f.id, '', f.model_id, f.kind, f.layer, f.idx, NULL, NULL, 'none', 0, {", ".join("NULL" for _ in SUMMARY_COLUMNS)},
+               {floor}
+        FROM features f WHERE f.id = {feature}
+          AND NOT EXISTS (SELECT 1 FROM explanations WHERE feature_id = {feature} AND role = 'explanation')""", f"""
+        {insert}
+        SELECT f.id, r.method, f.model_id, f.kind, f.layer, f.idx, r.id, r.text, r.status, r.n_method, {cols}, {floor}
+        FROM ({ranked}) r JOIN features f ON f.id = r.feature_id WHERE r.rank_method = 1""", f"""
+        {insert}
+        SELECT feature_id, '', model_id, kind, layer, idx, explanation_id, text, status,
+               (SELECT sum(n_explanations) FROM feature_summary WHERE feature_id = {feature} AND method != ''),
+               {cols}, floor_sim
+        FROM feature_summary WHERE feature_id = {feature} AND method != ''
+        ORDER BY (status = 'ok') DESC, sim IS NULL, sim DESC, detect DESC, embed DESC, explanation_id DESC
+        LIMIT 1"""]
+
+
+def _body(feature: str) -> str:
+    return " ".join(f"{statement};" for statement in _summarize(feature))
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of ``script``: split on ';' at the end of a line, except inside a trigger body."""
+    out, current = [], []
+    for line in script.splitlines():
+        current.append(line)
+        text = "\n".join(current).strip()
+        if text.endswith(";") and (not text.upper().startswith("CREATE TRIGGER") or text.upper().endswith("END;")):
+            out.append(text)
+            current = []
+    if "\n".join(current).strip():
+        out.append("\n".join(current).strip())
+    return out
+
+
+def m005_feature_summary(db: sqlite_utils.Database) -> None:
+    """What the viewer's index lists and sorts: per feature and method the best
+    explanation with its headline scores (and per feature the best over all methods,
+    method ''), kept current by triggers on features, explanations and scores so that
+    any writer maintains it and a read-only reader can page it through its indexes."""
+    headline = " OR ".join(f"(NEW.scorer = '{scorer}' AND NEW.split = '{split}' AND NEW.metric = '{metric}')"
+                           for _, scorer, split, metric in SUMMARY_COLUMNS)
+    # an explanation's headline scores, and a control's sim (the floor); never a candidate's
+    headline = ("(SELECT CASE role WHEN 'explanation' THEN (" + headline + ") WHEN 'control' THEN (NEW.scorer = "
+                "'simulation' AND NEW.split = 'all' AND NEW.metric = 'pearson') ELSE 0 END FROM explanations "
+                "WHERE id = NEW.explanation_id)")
+    old_headline = headline.replace("NEW.", "OLD.")
+    of_score = "(SELECT feature_id FROM explanations WHERE id = {}.explanation_id)"
+    columns = ",\n".join(f"            {col} REAL" for col, *_ in SUMMARY_COLUMNS)
+    indexes = "\n".join(f"        CREATE INDEX feature_summary_{col} ON feature_summary (model_id, method, {col});"
+                         for col, *_ in SUMMARY_COLUMNS)
+    script = f"""
+        CREATE TABLE feature_summary (
+            feature_id INTEGER NOT NULL REFERENCES features (id) ON DELETE CASCADE,
+            method TEXT NOT NULL,            -- '' for the best over every method
+            model_id INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            layer INTEGER,
+            idx INTEGER,
+            explanation_id INTEGER,          -- NULL when the feature has no explanation
+            text TEXT,
+            status TEXT NOT NULL,            -- ok | failed | none
+            n_explanations INTEGER NOT NULL DEFAULT 0,
+{columns},
+            floor_sim REAL,                  -- the best control's sim: the floor
+            PRIMARY KEY (feature_id, method)
+        );
+        CREATE INDEX feature_summary_order ON feature_summary (model_id, method, kind, layer, idx);
+        CREATE INDEX feature_summary_status ON feature_summary (model_id, method, status);
+        CREATE INDEX feature_summary_text ON feature_summary (model_id, method, text, kind, layer, idx);
+{indexes}
+
+        CREATE TRIGGER feature_summary_feature_insert AFTER INSERT ON features BEGIN {_body("NEW.id")} END;
+        CREATE TRIGGER feature_summary_feature_update AFTER UPDATE OF model_id, kind, layer, idx ON features
+        BEGIN {_body("NEW.id")} END;
+        CREATE TRIGGER feature_summary_explanation_insert AFTER INSERT ON explanations WHEN NEW.role = 'explanation'
+        BEGIN {_body("NEW.feature_id")} END;
+        CREATE TRIGGER feature_summary_explanation_update AFTER UPDATE OF feature_id, method, role, text, status
+        ON explanations BEGIN {_body("OLD.feature_id")} {_body("NEW.feature_id")} END;
+        CREATE TRIGGER feature_summary_explanation_delete AFTER DELETE ON explanations
+        BEGIN {_body("OLD.feature_id")} END;
+        CREATE TRIGGER feature_summary_score_insert AFTER INSERT ON scores WHEN {headline}
+        BEGIN {_body(of_score.format("NEW"))} END;
+        CREATE TRIGGER feature_summary_score_update AFTER UPDATE OF value ON scores WHEN {headline}
+        BEGIN {_body(of_score.format("NEW"))} END;
+        CREATE TRIGGER feature_summary_score_delete AFTER DELETE ON scores WHEN {old_headline}
+        BEGIN {_body(of_score.format("OLD"))} END;
+        """
+    # One statement at a time, inside the migration's transaction (sqlite_utils' script splitter is
+    # slow on long trigger bodies, and sqlite3's executescript would commit first).
+    for statement in _statements(script):
+        db.execute(statement)
+    for (feature_id,) in db.execute("SELECT id FROM features").fetchall():
+        for statement in _summarize(str(int(feature_id))):
+            db.execute(statement)
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_explanations_scores, m003_agent, m004_bench,
+                               m005_feature_summary]
 
 
 def _number(migration: Migration) -> int:

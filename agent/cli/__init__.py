@@ -19,6 +19,8 @@ from .common import Context
 from .intervene import intervene
 from .investigate import investigate
 from .label import label
+from .report import report
+from .serve import serve
 from .show import show
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -48,7 +50,7 @@ def cli(ctx, db_path: str, model: str, saes: tuple[str, ...], quiet: bool):
 
 
 # In the order ``mechanic --help`` lists them.
-COMMANDS = (cache, show, activations, intervene, label, investigate, ask, bench)
+COMMANDS = (cache, show, activations, intervene, label, investigate, ask, bench, serve, report)
 for _command in COMMANDS:
     cli.add_command(_command)
 
