@@ -143,7 +143,7 @@ def main() -> None:
             "index deep page": lambda: f"/?page={rng.randint(2, last_page)}",
             "index sort sim desc": lambda: f"/?sort=sim&desc=1&page={rng.randint(1, 50)}",
             "index sort detect asc": lambda: f"/?sort=detect&page={rng.randint(1, 50)}",
-            "index filter layer+method": lambda: f"/?layer={rng.randint(0, 2)}&method=oneshot&sort=embed&desc=1",
+            "index filter layer+method": lambda: f"/?layer={rng.randint(0, 2)}&method=oneshot&sort=topic&desc=1",
             "index filter status": lambda: "/?status=failed&method=oneshot",
             "index keyword": lambda: f"/?q={rng.choice(['month', 'digit', 'python', 'city', 'comma'])}",
             "index semantic": lambda: f"/?sq={rng.choice(['calendar+months', 'numbers+in+code', 'animals'])}",

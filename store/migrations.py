@@ -285,15 +285,22 @@ def m004_bench(db: sqlite_utils.Database) -> None:
     )
 
 
-# The headline number of each scorer, as a feature_summary column: (column, scorer, split, metric).
+# The headline number of each scorer, as a feature_summary column: (column, scorer, split, metric),
+# as in the label table (detection and fuzzing by AUROC; the topic scorer was stored as `embedding`
+# before its rename, so its column reads either name).
 SUMMARY_COLUMNS = (
     ("sim", "simulation", "all", "pearson"),
     ("sim_top", "simulation", "top", "pearson"),
-    ("detect", "detection", "test", "balanced_accuracy"),
-    ("fuzz", "fuzzing", "test", "balanced_accuracy"),
-    ("embed", "embedding", "test", "auroc"),
+    ("detect", "detection", "test", "auroc"),
+    ("fuzz", "fuzzing", "test", "auroc"),
+    ("topic", ("topic", "embedding"), "test", "auroc"),
     ("causal", "intervention", "prompts", "auroc"),
 )
+
+
+def _scorer_is(column: str, scorer) -> str:
+    names = (scorer,) if isinstance(scorer, str) else scorer
+    return f"{column} IN ({', '.join(repr(n) for n in names)})"
 
 
 def _summarize(feature: str) -> list[str]:
@@ -301,14 +308,14 @@ def _summarize(feature: str) -> list[str]:
     expression ``feature``: one row per method (its best explanation) and one row with
     method '' (the best over every method, or status 'none' when there is none)."""
     scores = ",\n".join(
-        f"(SELECT value FROM scores s WHERE s.explanation_id = e.id AND s.scorer = '{scorer}' "
+        f"(SELECT value FROM scores s WHERE s.explanation_id = e.id AND {_scorer_is('s.scorer', scorer)} "
         f"AND s.split = '{split}' AND s.metric = '{metric}') AS {col}"
         for col, scorer, split, metric in SUMMARY_COLUMNS)
     cols = ", ".join(c for c, *_ in SUMMARY_COLUMNS)
     floor = ("(SELECT max(s.value) FROM explanations c JOIN scores s ON s.explanation_id = c.id "
              f"WHERE c.feature_id = {feature} AND c.role = 'control' AND s.scorer = 'simulation' "
              "AND s.split = 'all' AND s.metric = 'pearson')")
-    best = "(e.status = 'ok') DESC, e.sim IS NULL, e.sim DESC, e.detect DESC, e.embed DESC, e.id DESC"
+    best = "(e.status = 'ok') DESC, e.sim IS NULL, e.sim DESC, e.detect DESC, e.topic DESC, e.id DESC"
     ranked = f"""
         SELECT e.*, row_number() OVER (PARTITION BY e.method ORDER BY {best}) AS rank_method,
                count(*) OVER (PARTITION BY e.method) AS n_method
@@ -330,7 +337,7 @@ def _summarize(feature: str) -> list[str]:
                (SELECT sum(n_explanations) FROM feature_summary WHERE feature_id = {feature} AND method != ''),
                {cols}, floor_sim
         FROM feature_summary WHERE feature_id = {feature} AND method != ''
-        ORDER BY (status = 'ok') DESC, sim IS NULL, sim DESC, detect DESC, embed DESC, explanation_id DESC
+        ORDER BY (status = 'ok') DESC, sim IS NULL, sim DESC, detect DESC, topic DESC, explanation_id DESC
         LIMIT 1"""]
 
 
@@ -357,7 +364,7 @@ def m005_feature_summary(db: sqlite_utils.Database) -> None:
     explanation with its headline scores (and per feature the best over all methods,
     method ''), kept current by triggers on features, explanations and scores so that
     any writer maintains it and a read-only reader can page it through its indexes."""
-    headline = " OR ".join(f"(NEW.scorer = '{scorer}' AND NEW.split = '{split}' AND NEW.metric = '{metric}')"
+    headline = " OR ".join(f"({_scorer_is('NEW.scorer', scorer)} AND NEW.split = '{split}' AND NEW.metric = '{metric}')"
                            for _, scorer, split, metric in SUMMARY_COLUMNS)
     # an explanation's headline scores, and a control's sim (the floor); never a candidate's
     headline = ("(SELECT CASE role WHEN 'explanation' THEN (" + headline + ") WHEN 'control' THEN (NEW.scorer = "

@@ -104,9 +104,9 @@ def build_viewer_store(path: str | Path, encode: Callable[[str], list[int]], *, 
                  "scorer_model": "trained:all-MiniLM-L6-v2"},
                 {"scorer": "simulation", "split": "top", "metric": "pearson", "value": sim * 0.8, "n": 160,
                  "scorer_model": "trained:all-MiniLM-L6-v2"},
-                {"scorer": "detection", "split": "test", "metric": "balanced_accuracy",
+                {"scorer": "detection", "split": "test", "metric": "auroc",
                  "value": float(rng.uniform(0.4, 0.95)), "n": 20, "scorer_model": "trained:all-MiniLM-L6-v2"},
-                {"scorer": "embedding", "split": "test", "metric": "auroc", "value": float(rng.uniform(0.3, 1.0)),
+                {"scorer": "topic", "split": "test", "metric": "auroc", "value": float(rng.uniform(0.3, 1.0)),
                  "n": 20, "scorer_model": "all-MiniLM-L6-v2"}])
         control = store.write_explanation(db, feature_id=fid, run_id=label, method="random", role="control",
                                           config_hash="synthetic", text=_explanation(rng))

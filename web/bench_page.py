@@ -12,7 +12,7 @@ from .services import Services
 __all__ = ["render_bench_list", "render_bench", "render_compare", "bench_runs", "static_pairs"]
 
 CHANCE = {"truth_llm": 1 / 3, "truth_embedding": 1 / 3, "mode_recall_llm": 1 / 3, "mode_recall_embedding": 1 / 3}
-CHARTED = ("sim", "detect", "fuzz", "embed", "truth_llm", "truth_embedding", "truth_cos")
+CHARTED = ("sim", "detect", "fuzz", "topic", "truth_llm", "truth_embedding", "truth_cos")
 
 
 def bench_runs(db) -> list[dict]:

@@ -14,7 +14,7 @@ from .services import SemanticIndex
 __all__ = ["BadQuery", "IndexQuery", "render_index", "PAGE_SIZE", "SCORE_COLUMNS"]
 
 PAGE_SIZE = 50
-SCORE_COLUMNS = ("sim", "sim_top", "detect", "fuzz", "embed", "causal")
+SCORE_COLUMNS = ("sim", "sim_top", "detect", "fuzz", "topic", "causal")
 STATUSES = ("ok", "failed", "none")
 
 
