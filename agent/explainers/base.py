@@ -49,7 +49,7 @@ _PREFIXES = re.compile(
     r"^(?:(?:label|explanation|description|answer|the (?:unit|neuron|feature) (?:fires|activates) on)\s*[:\-]?\s*)+",
     re.IGNORECASE,
 )
-_ECHOES = ("[[", "]]", "->", "words:", "<data>", "</data>")
+_ECHOES = ("[[", "]]", "⟦", "⟧", "->", "words:", "<data>", "</data>")
 
 
 def _unquote(text: str) -> str:

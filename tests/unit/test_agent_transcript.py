@@ -61,3 +61,21 @@ def test_a_hypothesis_keeps_its_closing_quote(subject, stored):
                       {"text": '"quoted words"', "prediction": "quiet elsewhere"}]], [])
     result, _ = _run(db, subject, row, run_id, script)
     assert [h["text"] for h in result.hypotheses] == ["sentence-initial 'The'", "quoted words"]
+
+
+def test_marks_cannot_run_into_the_text_that_follows():
+    import re
+
+    import numpy as np
+    from mechanic.agent.explainers import mark_token, marked_excerpt
+    from mechanic.evals.records import Record
+
+    tokens = ("0", "x", "1", "d", "4", "|", "⟧", "\n")
+    acts = np.array([0, 10, 0, 10, 0, 5, 5, 0], dtype=np.float32)
+    text = marked_excerpt(Record(tokens, acts, "top", "train", 0), 10.0)
+    assert text == "0⟦x|10⟧1⟦d|10⟧4⟦||5⟧⟦]|5⟧⏎"  # golden: the form every prompt shows
+    # read back: every mark is one token and its level, whatever the neighbours are
+    marks = re.findall(r"⟦([^⟦⟧]*)\|(\d+)⟧", text)
+    assert marks == [("x", "10"), ("d", "10"), ("|", "5"), ("]", "5")]
+    assert re.sub(r"⟦([^⟦⟧]*)\|\d+⟧", r"\1", text) == "0x1d4|]⏎"
+    assert mark_token(" the") == "⟦ the⟧" and mark_token("a\tb", 3) == "⟦a⇥b|3⟧"

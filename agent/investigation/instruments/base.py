@@ -17,6 +17,7 @@ import numpy as np
 from mechanic import store
 from mechanic.tools import Effect, MechanicError, Subject, activations, parse_feature
 
+from ...explainers import mark_token
 from ..toolschema import MAX_ITEMS, ToolError, tool_schema, validate_arguments
 
 __all__ = ["Observation", "ToolBase", "ToolCall", "effect_summary", "fires_threshold", "hide_name", "peak_text",
@@ -92,12 +93,12 @@ def short_token(token: str) -> str:
 
 
 def peak_text(tokens: list[str], acts: np.ndarray, threshold: float, width: int = 12) -> str:
-    """The text around its peak with firing tokens written [[token]]."""
+    """The text around its peak with firing tokens written ⟦token⟧."""
     if not len(tokens):
         return ""
     peak = int(np.argmax(acts))
     lo, hi = max(0, peak - width + 3), min(len(tokens), peak + 3)
-    return "".join(f"[[{short_token(t)}]]" if a >= threshold else short_token(t)
+    return "".join(mark_token(t) if a >= threshold else short_token(t)
                    for t, a in zip(tokens[lo:hi], acts[lo:hi])).strip()
 
 

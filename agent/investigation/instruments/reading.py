@@ -65,7 +65,7 @@ class ReadingTools(ToolBase):
             items.append({"window": e.window_idx, "max": round(float(e.max_act), 4),
                           "excerpt": peak_text(tokens, shown, self.threshold if kind != "bottom" else
                                                0.25 * max(float(-np.min(acts)), 1e-6))})
-        summary = [f"{kind} {split} excerpts of {self.row['feature']} (firing tokens in [[ ]]):"]
+        summary = [f"{kind} {split} excerpts of {self.row['feature']} (firing tokens in ⟦ ⟧):"]
         summary += [f"- {i['max']:.3g}: {i['excerpt']}" for i in items] or ["- none stored"]
         return Observation({"split": split, "kind": kind, "items": items}, "\n".join(summary))
 
