@@ -17,7 +17,7 @@ from .instruments import Instruments, hide_name, shown_name
 from .state import State
 from .toolschema import ToolError, validate_arguments
 
-__all__ = ["ExperimentNodes", "FINISH"]
+__all__ = ["ExperimentNodes", "FINISH", "clip_lines"]
 
 FINISH = {"name": "finish", "description": "End the experiments of this round; the hypotheses are then judged.",
           "parameters": {"type": "object", "properties": {}, "required": [], "additionalProperties": False}}
@@ -36,7 +36,7 @@ class ExperimentNodes(AgentContext):
         current = self._current(state)
         hyps = "\n".join(f"{i}. {h['text']}" + (f" (quiet on: {h['prediction']})" if h.get("prediction") else "")
                          for i, h in enumerate(current, 1))
-        observations = "\n\n".join(o[:600] for o in state.get("observations", [])[-4:]) or "(none yet)"
+        observations = "\n\n".join(clip_lines(o) for o in state.get("observations", [])[-4:]) or "(none yet)"
         schemas = [*(_focused(s, len(current)) for s in self.instruments.schemas(list(self.config.tools))), FINISH]
         guided = list(state.get("guided", []))
         only = next((i for i in range(1, len(current) + 1) if i not in guided), None) if self.config.guided else None
@@ -105,6 +105,18 @@ class ExperimentNodes(AgentContext):
                 raise ToolError(f"call test_hypothesis for hypothesis {only} now")
 
         return check
+
+
+def clip_lines(text: str, limit: int = 1500) -> str:
+    """``text`` cut to about ``limit`` characters between lines, never inside one (a
+    line is a whole result: a cut would leave half a word or half a number)."""
+    lines, size = [], 0
+    for i, line in enumerate(text.splitlines()):
+        if lines and size + len(line) > limit:
+            return "\n".join([*lines, f"(… {len(text.splitlines()) - i} more lines)"])
+        lines.append(line)
+        size += len(line) + 1
+    return "\n".join(lines)
 
 
 def _focused(schema: dict, n_hypotheses: int, only: int | None = None) -> dict:

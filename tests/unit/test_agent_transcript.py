@@ -12,6 +12,7 @@ from mechanic.agent.llm import ScriptedLLM
 from mechanic.agent.llm.scripted import position_slots
 from mechanic.agent.pipeline import cache_features
 from mechanic.evals.simulators import make_simulator
+from mechanic.tools import activations
 from support import CAPTURE
 
 FEATURE = "mlp:1:3"
@@ -79,3 +80,57 @@ def test_marks_cannot_run_into_the_text_that_follows():
     assert marks == [("x", "10"), ("d", "10"), ("|", "5"), ("]", "5")]
     assert re.sub(r"⟦([^⟦⟧]*)\|\d+⟧", r"\1", text) == "0x1d4|]⏎"
     assert mark_token(" the") == "⟦ the⟧" and mark_token("a\tb", 3) == "⟦a⇥b|3⟧"
+
+
+def test_results_are_cut_between_lines_and_name_the_peak_token(subject, stored):
+    db, row, run_id = stored
+    candidates = ["abc", "hello world", "zzz", "The cat sat.", "x = 1", "qqqq", "Mm", "((", "!!"]
+    runs = activations(subject, candidates, [FEATURE])
+    acts = min(runs, key=lambda r: max(r.activations[FEATURE]))  # the quietest text
+    assert max(acts.activations[FEATURE]) < 0.25 * row["max"]
+    long = [f"Text number {i}: the quick brown fox jumps over the lazy dog while {i} cats watch it."
+            for i in range(6)]
+    script = Script([[{"text": "letters", "prediction": "quiet on digits"}]],
+                    [{"tool": "activations", "arguments": {"texts": long}},
+                     {"tool": "activations", "arguments": {"texts": [acts.text]}}])
+    result, llm = _run(db, subject, row, run_id, script, AgentConfig(max_rounds=1, guided=False))
+    first, second = [e for e in result.experiments if e["tool"] == "activations"]
+    later = _prompts(llm, "tool")[2]  # the prompt after both results
+    for line in first["summary"].splitlines() + second["summary"].splitlines():
+        assert line in later  # whole lines: no result is cut inside a word
+    peak = max(range(len(acts.tokens)), key=lambda i: acts.activations[FEATURE][i])
+    assert f"peak {acts.tokens[peak]!r} {acts.activations[FEATURE][peak]:.3g}" in second["summary"]
+    assert "quiet, peak" in second["summary"]  # a quiet text still shows where it peaked
+
+
+def test_exemplars_show_left_context_of_their_peak(subject, tmp_path):
+    from mechanic.agent.investigation import Instruments
+
+    docs = tmp_path / "docs"  # short documents: their windows follow one another
+    docs.mkdir()
+    for i in range(6):
+        (docs / f"{i}.txt").write_text(" ".join(f"word{i}{j} = {j * 7 % 10};" for j in range(14)) + "\n")
+    db = store.open_db(tmp_path / "m.db")
+    cache_features(db, subject, subject.features(FEATURE), source=str(docs), n_tokens=1024, length=16,
+                   config=CAPTURE, progress=False)
+    row = store.get_feature(db, subject.name, FEATURE)
+    tools = Instruments(subject, db, row)
+    leads = 0
+    for kind in ("top", "decile", "random"):
+        obs = tools.call("exemplars", {"kind": kind, "n": 6}).observation
+        shown = store.get_exemplars(db, row["id"], kind=kind, split="train")[:6]
+        everything = store.get_windows(db, row["corpus_id"], range(1000)).values()
+        ends = {(w.doc, w.start + len(w.tokens)): w for w in everything}
+        for item, e in zip(obs.result["items"], shown):
+            tokens = subject.token_strings(e.tokens)
+            peak = int(max(range(len(tokens)), key=lambda i: e.activations[i]))
+            before = "".join(tokens[max(0, peak - 8):peak]).replace("\n", "⏎")
+            plain = item["excerpt"].replace("⟦", "").replace("⟧", "")
+            assert before in plain  # up to 8 tokens of the window before the peak
+            prev = ends.get((e.doc, e.start))
+            if peak < 8 and prev is not None and prev.split != "test":
+                lead = "".join(subject.token_strings(prev.tokens[-(8 - peak):])).replace("\n", "⏎")
+                assert plain.startswith("…") and lead + before in plain  # and the text before the window
+                leads += 1
+        assert obs.summary.count(" at '") == len(shown)  # every excerpt names its peak token
+    assert leads  # the case was met

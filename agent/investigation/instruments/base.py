@@ -21,7 +21,7 @@ from ...explainers import mark_token
 from ..toolschema import MAX_ITEMS, ToolError, tool_schema, validate_arguments
 
 __all__ = ["Observation", "ToolBase", "ToolCall", "effect_summary", "fires_threshold", "hide_name", "peak_text",
-           "short_token", "shown_name", "tool"]
+           "peak_token", "short_token", "shown_name", "tool"]
 
 # A site id that says where a unit is and nothing of what it does.
 _PLAIN_SITE = re.compile(r"^(?:mlp|attn):\d+:\d+$|^sae:[^:]+:\d+$")
@@ -92,14 +92,33 @@ def short_token(token: str) -> str:
     return token.replace("\n", "⏎").replace("\t", "⇥")
 
 
-def peak_text(tokens: list[str], acts: np.ndarray, threshold: float, width: int = 12) -> str:
-    """The text around its peak with firing tokens written ⟦token⟧."""
+def peak_text(tokens: list[str], acts, threshold: float, before: int = 12, after: int = 6,
+              lead: list[str] | tuple[str, ...] = ()) -> str:
+    """The text around its peak, cut only between tokens: at least ``before`` tokens
+    before the peak (taken from ``lead``, the text that precedes these tokens, when the
+    peak is near their start) and ``after`` after it, with every token at or above
+    ``threshold`` written ⟦token⟧ and "…" where text was left out. A short text is
+    shown whole."""
     if not len(tokens):
         return ""
+    acts = np.asarray(acts, dtype=np.float32)
     peak = int(np.argmax(acts))
-    lo, hi = max(0, peak - width + 3), min(len(tokens), peak + 3)
-    return "".join(mark_token(t) if a >= threshold else short_token(t)
-                   for t, a in zip(tokens[lo:hi], acts[lo:hi])).strip()
+    lo, hi = max(0, peak - before), min(len(tokens), peak + after + 1)
+    if len(tokens) <= before + after + 1:
+        lo, hi = 0, len(tokens)
+    lead = list(lead)[max(0, len(lead) - (before - (peak - lo))):] if peak - lo < before else []
+    body = "".join(mark_token(t) if a >= threshold else short_token(t) for t, a in zip(tokens[lo:hi], acts[lo:hi]))
+    head = "".join(short_token(t) for t in lead)
+    return ("…" if lo > 0 or lead else "") + head + body + ("…" if hi < len(tokens) else "")
+
+
+def peak_token(tokens: list[str], acts) -> str:
+    """The token at which ``acts`` peak, quoted, with its value: ``' the' 3.21``."""
+    if not len(tokens):
+        return "(no tokens)"
+    acts = np.asarray(acts, dtype=np.float32)
+    peak = int(np.argmax(acts))
+    return f"{short_token(tokens[peak])!r} {float(acts[peak]):.3g}"
 
 
 def effect_summary(what: str, eff: Effect) -> str:
@@ -230,11 +249,13 @@ class ToolBase:
             return float("nan")  # unknown: the caller decides from the measurements
 
     def _max_acts(self, texts: list[str], feature: str) -> tuple[list[tuple[float, str]], float]:
-        """Each text's largest activation of ``feature`` and its peak excerpt, and the threshold used."""
+        """Each text's largest activation of ``feature`` and how it is shown (the peak
+        token with its value, then the text with firing tokens marked), and the threshold used."""
         runs = [(r, np.asarray(r.activations[feature], dtype=np.float32))
                 for r in activations(self.subject, texts, [feature])]
         threshold = self._threshold(feature)
         if threshold != threshold:  # no statistics: relative to the largest value seen here
             threshold = fires_threshold({"max": max((float(a.max()) for _, a in runs if len(a)), default=0.0)})
-        out = [(float(a.max()) if len(a) else 0.0, peak_text(r.tokens, a, threshold)) for r, a in runs]
+        out = [(float(a.max()) if len(a) else 0.0, f"peak {peak_token(r.tokens, a)}: {peak_text(r.tokens, a, threshold)}")
+               for r, a in runs]
         return out, threshold

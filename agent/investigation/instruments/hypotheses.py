@@ -38,8 +38,8 @@ class HypothesisTools(ToolBase):
                   "near_miss": [{"text": t, "max": round(m, 4)} for t, (m, _) in zip(near_miss, off)],
                   "fired_activating": hits, "fired_near_miss": false}
         lines = [f"hypothesis {hypothesis}: fired on {hits}/{len(on)} activating, {false}/{len(off)} near-miss texts"]
-        lines += [f"- should fire, max {m:.3g}: {p}" for m, p in on[:4]]
-        lines += [f"- should not, max {m:.3g}: {p}" for m, p in off[:4]]
+        lines += [f"- should fire, {p}" for m, p in on]
+        lines += [f"- should not, {p}" for m, p in off]
         return Observation(result, "\n".join(lines))
 
     @tool

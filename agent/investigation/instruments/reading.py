@@ -16,13 +16,15 @@ from mechanic.tools import activations as feature_activations
 from mechanic.tools import output_tokens as direct_output_tokens
 
 from ..toolschema import ToolError
-from .base import Observation, ToolBase, peak_text, short_token, tool
+from .base import Observation, ToolBase, peak_text, peak_token, short_token, tool
 
 __all__ = ["ReadingTools"]
 
 
 class ReadingTools(ToolBase):
     """Measurements and stored facts of a feature."""
+
+    _by_start: dict | None = None  # shown windows by (document, where they end), read on first use
 
     @tool
     def activations(self, texts: list[str], feature: str = "") -> Observation:
@@ -39,7 +41,7 @@ class ReadingTools(ToolBase):
                   "texts": [{"text": t, "max": round(m, 4), "fires": m >= threshold, "peak": p}
                             for t, (m, p) in zip(texts, measured)]}
         lines = [f"{feature} (fires at >= {threshold:.3g}):"]
-        lines += [f"- max {m:.3g} {'FIRES' if m >= threshold else 'quiet'}: {p}" for m, p in measured]
+        lines += [f"- {'FIRES' if m >= threshold else 'quiet'}, {p}" for m, p in measured]
         return Observation(result, "\n".join(lines))
 
     @tool
@@ -57,17 +59,38 @@ class ReadingTools(ToolBase):
             raise ToolError("no stored feature is under study, so there are no exemplars")
         self._count(n)
         rows = store.get_exemplars(self.db, self.row["id"], kind=kind, split=split)[:n]
+        leads = self._leads([e.window_idx for e in rows])
         items = []
         for e in rows:
             tokens = self.subject.token_strings(e.tokens)
             acts = np.asarray(e.activations, dtype=np.float32)
             shown = -acts if kind == "bottom" else acts
             items.append({"window": e.window_idx, "max": round(float(e.max_act), 4),
+                          "peak": peak_token(tokens, acts if kind != "bottom" else shown),
                           "excerpt": peak_text(tokens, shown, self.threshold if kind != "bottom" else
-                                               0.25 * max(float(-np.min(acts)), 1e-6))})
+                                               0.25 * max(float(-np.min(acts)), 1e-6),
+                                               lead=leads.get(e.window_idx, ()))})
         summary = [f"{kind} {split} excerpts of {self.row['feature']} (firing tokens in ⟦ ⟧):"]
-        summary += [f"- {i['max']:.3g}: {i['excerpt']}" for i in items] or ["- none stored"]
+        summary += [f"- {i['max']:.3g} at {i['peak']}: {i['excerpt']}" for i in items] or ["- none stored"]
         return Observation({"split": split, "kind": kind, "items": items}, "\n".join(summary))
+
+    def _leads(self, idxs: list[int]) -> dict[int, list[str]]:
+        """The tokens of the text just before each window: the stored window that ends
+        where it starts in the same document, when there is one and it is not held out
+        (the test split is never shown)."""
+        if self.row is None or self.db is None or not idxs:
+            return {}
+        if self._by_start is None:
+            shown = [i for split in ("train", "select") for i in store.window_indices(self.db, self.row["corpus_id"], split)]
+            self._by_start = {(w.doc, w.start + len(w.tokens)): w
+                              for w in store.get_windows(self.db, self.row["corpus_id"], shown).values()}
+        windows = store.get_windows(self.db, self.row["corpus_id"], idxs)
+        out = {}
+        for i in idxs:
+            prev = self._by_start.get((windows[i].doc, windows[i].start)) if i in windows else None
+            if prev is not None:
+                out[i] = self.subject.token_strings(prev.tokens)
+        return out
 
     @tool
     def feature_stats(self, feature: str = "") -> Observation:
