@@ -47,6 +47,7 @@ class ExperimentNodes(AgentContext):
         tools = "\n".join(f"- {s['name']}({', '.join(s['parameters']['properties'])}): {s['description']}"
                           for s in schemas)
         prompt = hide_name(prompts.render("agent_step", feature=shown_name(self.row), evidence=state["evidence"],
+                                          threshold=f"{self.instruments.threshold:.3g}", peak=f"{self.row['max']:.3g}",
                                           hypotheses=hyps, observations=observations, tools=tools,
                                           steps_left=self.config.steps_per_round - state.get("round_steps", 0)),
                            self.row)

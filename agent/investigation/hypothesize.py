@@ -44,7 +44,9 @@ class HypothesisNodes(AgentContext):
         n = self.config.n_hypotheses
         # tool results in the evidence may name the unit: every prompt shows only its opaque name
         prompt = hide_name(prompts.render("agent_hypothesize", feature=shown_name(self.row),
-                                          evidence=state["evidence"], previous=previous, n=n), self.row)
+                                          evidence=state["evidence"], previous=previous, n=n,
+                                          threshold=f"{self.instruments.threshold:.3g}", peak=f"{self.row['max']:.3g}"),
+                           self.row)
         texts: list[tuple[str, str]] = []
         known = {h["text"].lower() for h in judged}
         if self._fewshot():

@@ -134,3 +134,18 @@ def test_exemplars_show_left_context_of_their_peak(subject, tmp_path):
                 leads += 1
         assert obs.summary.count(" at '") == len(shown)  # every excerpt names its peak token
     assert leads  # the case was met
+
+
+def test_the_firing_threshold_is_stated_in_prompts_and_results(subject, stored):
+    db, row, run_id = stored
+    threshold = f"{0.25 * row['max']:.3g}"
+    script = Script([[{"text": "letters", "prediction": "quiet on digits"}]],
+                    [{"tool": "test_hypothesis", "arguments": {"hypothesis": 1, "activating": ["abc", "hello"],
+                                                               "near_miss": ["123", "456"]}}])
+    result, llm = _run(db, subject, row, run_id, script)
+    rule = f"activation reaches {threshold}, a quarter of its largest activation on the corpus sample"
+    assert all(rule in p for p in _prompts(llm, "hypotheses") + _prompts(llm, "tool"))
+    tested = next(e for e in result.experiments if e["tool"] == "test_hypothesis")
+    assert f"fires = activation >= {threshold}, a quarter of its largest" in tested["summary"].splitlines()[0]
+    stats = next(e for e in result.experiments if e["tool"] == "feature_stats")
+    assert f"counts as firing at >= {threshold}" in stats["summary"]

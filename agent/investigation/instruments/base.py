@@ -20,7 +20,7 @@ from mechanic.tools import Effect, MechanicError, Subject, activations, parse_fe
 from ...explainers import mark_token
 from ..toolschema import MAX_ITEMS, ToolError, tool_schema, validate_arguments
 
-__all__ = ["Observation", "ToolBase", "ToolCall", "effect_summary", "fires_threshold", "hide_name", "peak_text",
+__all__ = ["Observation", "ToolBase", "ToolCall", "effect_summary", "fires_threshold", "firing_rule", "hide_name", "peak_text",
            "peak_token", "short_token", "shown_name", "tool"]
 
 # A site id that says where a unit is and nothing of what it does.
@@ -85,6 +85,13 @@ def fires_threshold(stats: dict) -> float:
     """Activation above which a feature counts as firing: a quarter of its largest
     value over the corpus sample (a small positive floor for dead features)."""
     return max(0.25 * float(stats.get("max") or 0.0), 1e-6)
+
+
+def firing_rule(threshold: float, peak: float | None = None) -> str:
+    """How "fires" is decided, as every result that counts firing states it."""
+    if peak is not None and peak > 0:
+        return f"fires = activation >= {threshold:.3g}, a quarter of its largest activation on the corpus ({peak:.3g})"
+    return f"fires = activation >= {threshold:.3g}"
 
 
 def short_token(token: str) -> str:
@@ -237,6 +244,14 @@ class ToolBase:
         if row is None:
             raise ToolError(f"{feature} has no stored statistics; only features captured with `mechanic cache` do")
         return row
+
+    def _rule(self, feature: str, threshold: float) -> str:
+        """:func:`firing_rule` for ``feature`` (its corpus max when stored)."""
+        try:
+            peak = float(self._stored_row(feature)["max"])
+        except ToolError:
+            peak = None
+        return firing_rule(threshold, peak if threshold == fires_threshold({"max": peak or 0.0}) else None)
 
     def _threshold(self, feature: str) -> float:
         """The firing threshold of ``feature``: from its stored statistics, else a

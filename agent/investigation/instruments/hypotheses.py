@@ -37,7 +37,8 @@ class HypothesisTools(ToolBase):
                   "activating": [{"text": t, "max": round(m, 4)} for t, (m, _) in zip(activating, on)],
                   "near_miss": [{"text": t, "max": round(m, 4)} for t, (m, _) in zip(near_miss, off)],
                   "fired_activating": hits, "fired_near_miss": false}
-        lines = [f"hypothesis {hypothesis}: fired on {hits}/{len(on)} activating, {false}/{len(off)} near-miss texts"]
+        lines = [f"hypothesis {hypothesis}: fired on {hits}/{len(on)} activating, {false}/{len(off)} near-miss texts "
+                 f"({self._rule(feature, self.threshold)})"]
         lines += [f"- should fire, {p}" for m, p in on]
         lines += [f"- should not, {p}" for m, p in off]
         return Observation(result, "\n".join(lines))

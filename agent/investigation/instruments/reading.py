@@ -16,7 +16,7 @@ from mechanic.tools import activations as feature_activations
 from mechanic.tools import output_tokens as direct_output_tokens
 
 from ..toolschema import ToolError
-from .base import Observation, ToolBase, peak_text, peak_token, short_token, tool
+from .base import Observation, ToolBase, fires_threshold, peak_text, peak_token, short_token, tool
 
 __all__ = ["ReadingTools"]
 
@@ -40,7 +40,7 @@ class ReadingTools(ToolBase):
         result = {"feature": feature, "threshold": threshold,
                   "texts": [{"text": t, "max": round(m, 4), "fires": m >= threshold, "peak": p}
                             for t, (m, p) in zip(texts, measured)]}
-        lines = [f"{feature} (fires at >= {threshold:.3g}):"]
+        lines = [f"{feature} ({self._rule(feature, threshold)}):"]
         lines += [f"- {'FIRES' if m >= threshold else 'quiet'}, {p}" for m, p in measured]
         return Observation(result, "\n".join(lines))
 
@@ -70,7 +70,9 @@ class ReadingTools(ToolBase):
                           "excerpt": peak_text(tokens, shown, self.threshold if kind != "bottom" else
                                                0.25 * max(float(-np.min(acts)), 1e-6),
                                                lead=leads.get(e.window_idx, ()))})
-        summary = [f"{kind} {split} excerpts of {self.row['feature']} (firing tokens in ⟦ ⟧):"]
+        rule = (self._rule(self.row["feature"], self.threshold) if kind != "bottom"
+                else "most negative tokens in ⟦ ⟧: at or below a quarter of each excerpt's minimum")
+        summary = [f"{kind} {split} excerpts of {self.row['feature']} (firing tokens in ⟦ ⟧; {rule}):"]
         summary += [f"- {i['max']:.3g} at {i['peak']}: {i['excerpt']}" for i in items] or ["- none stored"]
         return Observation({"split": split, "kind": kind, "items": items}, "\n".join(summary))
 
@@ -105,6 +107,7 @@ class ReadingTools(ToolBase):
         q = row.get("quantiles") or {}
         text = (f"{feature}: max {stats['max']:.3g}, min {stats['min']:.3g}, mean {stats['mean']:.3g}, "
                 f"active on {100 * (stats['frac_active'] or 0):.2f}% of {stats['count']} tokens")
+        text += f"; it counts as firing at >= {fires_threshold(row):.3g} (a quarter of its max)"
         if q:
             text += "; quantiles " + ", ".join(f"p{float(k) * 100:g}={v:.3g}" for k, v in list(q.items())[-3:])
         return Observation({"feature": feature, **stats, "quantiles": q}, text)
