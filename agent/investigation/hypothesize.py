@@ -12,6 +12,7 @@ from ..evidence import load_evidence
 from ..explainers import OneShotExplainer, ParseError, parse_explanation
 from .context import AgentContext
 from .drivers import parse_json_object
+from .experiments import clip_lines
 from .instruments import hide_name, shown_name
 from .state import State
 from .toolschema import ToolError
@@ -39,7 +40,9 @@ class HypothesisNodes(AgentContext):
         previous = ""
         if judged:
             lines = [f"- {h['text']}: {h.get('verdict') or 'untested'}" + _measured(h) for h in judged]
-            previous = ("\nHypotheses already tested (replace the refuted ones; sharpen the rest):\n"
+            results = "\n\n".join(clip_lines(o) for o in state.get("observations", [])) or "(none)"
+            previous = ("\nResults of the last round's experiments, the last one included:\n<data>\n" + results
+                        + "\n</data>\nHypotheses already tested (replace the refuted ones; sharpen the rest):\n"
                         + "\n".join(lines) + "\n")
         n = self.config.n_hypotheses
         # tool results in the evidence may name the unit: every prompt shows only its opaque name

@@ -149,3 +149,29 @@ def test_the_firing_threshold_is_stated_in_prompts_and_results(subject, stored):
     assert f"fires = activation >= {threshold}, a quarter of its largest" in tested["summary"].splitlines()[0]
     stats = next(e for e in result.experiments if e["tool"] == "feature_stats")
     assert f"counts as firing at >= {threshold}" in stats["summary"]
+
+
+def test_the_last_experiment_of_a_round_is_shown_and_judged(subject, stored):
+    db, row, run_id = stored
+    script = Script([[{"text": "letters", "prediction": "quiet on digits"}],
+                     [{"text": "digits", "prediction": "quiet on letters"}]],
+                    [{"tool": "test_hypothesis", "arguments": {"hypothesis": 1, "activating": ["abc", "hello"],
+                                                               "near_miss": ["123", "456"]}}])
+    result, llm = _run(db, subject, row, run_id, script, AgentConfig(max_rounds=2, steps_per_round=1))
+    last = next(e for e in result.experiments if e["tool"] == "test_hypothesis")
+    revise = _prompts(llm, "hypotheses")[1]
+    assert all(line in revise for line in last["summary"].splitlines())  # the round's last result is shown
+    assert result.hypotheses[0]["verdict"] is not None
+
+
+def test_experiments_run_before_the_budget_ran_out_are_judged(subject, stored):
+    db, row, run_id = stored
+    script = Script([[{"text": "letters", "prediction": "quiet on digits"}]],
+                    [{"tool": "test_hypothesis", "arguments": {"hypothesis": 1, "activating": ["abc", "hello"],
+                                                               "near_miss": ["123", "456"]}}])
+    # three evidence calls and one experiment use up the tool budget
+    result, _ = _run(db, subject, row, run_id, script, AgentConfig(max_rounds=2, max_tool_calls=4))
+    assert result.status == "budget_exhausted"
+    assert [e["tool"] for e in result.experiments][-1] == "test_hypothesis"
+    judged = result.hypotheses[0]
+    assert judged["verdict"] in ("supported", "refuted", "inconclusive") and judged["recall"] is not None
