@@ -175,3 +175,40 @@ def test_experiments_run_before_the_budget_ran_out_are_judged(subject, stored):
     assert [e["tool"] for e in result.experiments][-1] == "test_hypothesis"
     judged = result.hypotheses[0]
     assert judged["verdict"] in ("supported", "refuted", "inconclusive") and judged["recall"] is not None
+
+
+def _stray_firing_text(subject, row):
+    """A text that fires somewhere, and a target in it whose tokens stay quiet."""
+    from mechanic.agent.investigation.instruments.base import target_tokens
+
+    threshold = 0.25 * row["max"]
+    candidates = ["hello world again", "The cat sat on a mat.", "x = 1 + yz", "def f(a): return a",
+                  "Quick brown fox", "one two three four"]
+    for run in activations(subject, candidates, [FEATURE]):
+        acts = run.activations[FEATURE]
+        if max(acts) < threshold:
+            continue
+        for tok in run.tokens:
+            target = tok.strip()
+            span = target_tokens(run.tokens, target) if target else []
+            if span and all(acts[i] < threshold for i in span):
+                return run.text, target
+    raise AssertionError("no text with a quiet target among the candidates")
+
+
+def test_a_named_target_is_scored_instead_of_the_whole_text(subject, stored):
+    db, row, run_id = stored
+    text, target = _stray_firing_text(subject, row)
+    on = [t for t in ("abc", "hello", "zzz", "x = 1") if t != text][:2]
+    step = {"hypothesis": 1, "activating": on, "near_miss": [text, "qqqq"]}
+    script = Script([[{"text": f"the token {target}", "prediction": "quiet elsewhere"}]],
+                    [{"tool": "test_hypothesis", "arguments": {**step, "target": target}},
+                     {"tool": "test_hypothesis", "arguments": step}])
+    result, llm = _run(db, subject, row, run_id, script, AgentConfig(max_rounds=1, guided=False))
+    with_target, without = [e for e in result.experiments if e["tool"] == "test_hypothesis"]
+    near = with_target["result"]["near_miss"][0]
+    assert near["text"] == text and near["max"] < with_target["result"]["threshold"] <= near["text_max"]
+    assert without["result"]["near_miss"][0]["max"] == near["text_max"]  # the whole text fires: a false positive
+    assert with_target["result"]["fired_near_miss"] < without["result"]["fired_near_miss"]
+    assert "per token: " in with_target["summary"] and f"target {target!r}" in with_target["summary"]
+    assert [t for t, _ in near["tokens"]] == activations(subject, [text], [FEATURE])[0].tokens

@@ -21,7 +21,7 @@ from ...explainers import mark_token
 from ..toolschema import MAX_ITEMS, ToolError, tool_schema, validate_arguments
 
 __all__ = ["Observation", "ToolBase", "ToolCall", "effect_summary", "fires_threshold", "firing_rule", "hide_name", "peak_text",
-           "peak_token", "short_token", "shown_name", "tool"]
+           "peak_token", "short_token", "shown_name", "target_tokens", "tool"]
 
 # A site id that says where a unit is and nothing of what it does.
 _PLAIN_SITE = re.compile(r"^(?:mlp|attn):\d+:\d+$|^sae:[^:]+:\d+$")
@@ -117,6 +117,27 @@ def peak_text(tokens: list[str], acts, threshold: float, before: int = 12, after
     body = "".join(mark_token(t) if a >= threshold else short_token(t) for t, a in zip(tokens[lo:hi], acts[lo:hi]))
     head = "".join(short_token(t) for t in lead)
     return ("…" if lo > 0 or lead else "") + head + body + ("…" if hi < len(tokens) else "")
+
+
+def target_tokens(tokens: list[str], target: str) -> list[int]:
+    """The positions of the tokens that overlap an occurrence of ``target`` (any case)
+    in the text the tokens spell."""
+    text, needle = "".join(tokens).lower(), target.lower()
+    ends, pos = [], 0
+    for t in tokens:
+        pos += len(t)
+        ends.append(pos)
+    found: set[int] = set()
+    start = text.find(needle) if needle else -1
+    while start >= 0:
+        stop = start + len(needle)
+        begin = 0
+        for i, end in enumerate(ends):
+            if end > start and begin < stop:
+                found.add(i)
+            begin = end
+        start = text.find(needle, start + 1)
+    return sorted(found)
 
 
 def peak_token(tokens: list[str], acts) -> str:
