@@ -21,11 +21,15 @@ from .common import Context, budget_options, echo_json, pass_ctx, split_csv, use
               help="Corpus tokens to capture when the feature is missing.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @budget_options
+@click.option("--guided", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="on: the first steps of each round test each hypothesis in turn; off: the LLM chooses every "
+                   "experiment within its budget; auto: on for the embedded and other local models, off for "
+                   "endpoints with native function calling.")
 @click.option("--json", "as_json", is_flag=True, help="Print the investigation as JSON.")
 @pass_ctx
 @user_errors
 def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_tokens, seed, budget_llm, budget_tools,
-                budget_seconds, as_json):
+                budget_seconds, guided, as_json):
     """Investigate FEATURE with the agent: hypotheses, experiments, verdicts, explanation.
 
     The agent forms competing hypotheses, designs texts and interventions that could
@@ -43,7 +47,7 @@ def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_
         raise click.UsageError(f"investigate takes one feature, not {len(feats)}")
     config = LabelConfig(methods=("agent",), explainer=explainer, simulator=simulator, scorers=split_csv(scorers),
                          seed=seed, corpus=source, n_tokens=n_tokens, agent_llm_calls=budget_llm,
-                         agent_tool_calls=budget_tools, agent_seconds=budget_seconds)
+                         agent_tool_calls=budget_tools, agent_seconds=budget_seconds, agent_guided=guided)
     db = obj.db()
     say = (lambda msg: click.echo(msg, err=True)) if not obj.quiet else None
     report = investigate_feature(db, subject, feats[0], config, progress=say)

@@ -1,7 +1,7 @@
 """The nodes that experiment: **design** (the LLM picks one experiment per step
 through a driver, :mod:`.drivers`) and **run** (the instruments execute it and it is
-stored). With ``guided`` (the default) each hypothesis first gets one
-``test_hypothesis``, then the LLM chooses freely until it calls ``finish`` or the
+stored). When guided (by default, models driven by JSON steps: the small local ones)
+each hypothesis first gets one ``test_hypothesis``, then the LLM chooses freely until it calls ``finish`` or the
 round's steps are spent; a step without a valid call counts as spent, so a model
 that never produces one cannot loop."""
 
@@ -13,6 +13,7 @@ from mechanic import prompts
 from mechanic.evals.lm import Usage
 
 from .context import AgentContext
+from .drivers import NativeToolDriver
 from .instruments import Instruments, hide_name, shown_name
 from .state import State
 from .toolschema import ToolError, validate_arguments
@@ -39,7 +40,7 @@ class ExperimentNodes(AgentContext):
         observations = "\n\n".join(clip_lines(o) for o in state.get("observations", [])[-4:]) or "(none yet)"
         schemas = [*(_focused(s, len(current)) for s in self.instruments.schemas(list(self.config.tools))), FINISH]
         guided = list(state.get("guided", []))
-        only = next((i for i in range(1, len(current) + 1) if i not in guided), None) if self.config.guided else None
+        only = next((i for i in range(1, len(current) + 1) if i not in guided), None) if self._guided() else None
         offered = schemas
         if only is not None:  # each hypothesis gets one falsification test before free choice
             guided.append(only)
@@ -87,6 +88,15 @@ class ExperimentNodes(AgentContext):
         return {"pending": None, "step": step, "round_steps": state.get("round_steps", 0) + 1,
                 "observations": [*state.get("observations", []), f"{call['tool']}: {summary}"],
                 "seen": [*state.get("seen", []), key], **self._spent(state, Usage(), tools=tools)}
+
+    def _guided(self) -> bool:
+        """Whether this round's first steps are guided (see :class:`~.state.AgentConfig`):
+        under ``auto``, when the model picks its calls through JSON steps (a small local
+        model, or an endpoint that rejected native tools); a model with native function
+        calling chooses every experiment itself."""
+        if self.config.guided != "auto":
+            return bool(self.config.guided)
+        return not isinstance(self.driver, NativeToolDriver) or self.driver.fallback is not None
 
     def _validate(self, state: State, only: int | None = None):
         """The driver's check of a proposed call: valid arguments, an existing

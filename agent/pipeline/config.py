@@ -41,6 +41,7 @@ class LabelConfig:
     agent_llm_calls: int = 24  # agent and tiered: budgets per investigation
     agent_tool_calls: int = 24
     agent_seconds: float = 900.0
+    agent_guided: str = "auto"  # auto | on | off: the agent's first steps test each hypothesis in turn
     threshold: float = 0.3  # tiered: the agent runs where search's select-split simulation score is below this
     n_top: int = 5  # held-out top windows scored per feature (test split)
     n_deciles: int = 10  # held-out activating windows across deciles (detection, fuzzing)
@@ -61,6 +62,8 @@ class LabelConfig:
         bad = [s for s in self.scorers if s not in SCORERS]
         if bad:
             raise MechanicError(f"unknown scorer {bad[0]!r}; choose from {', '.join(SCORERS)}")
+        if self.agent_guided not in ("auto", "on", "off"):
+            raise MechanicError("--guided must be auto, on or off")
         if self.k < 1:
             raise MechanicError("--k must be at least 1")
 

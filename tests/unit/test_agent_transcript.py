@@ -212,3 +212,49 @@ def test_a_named_target_is_scored_instead_of_the_whole_text(subject, stored):
     assert with_target["result"]["fired_near_miss"] < without["result"]["fired_near_miss"]
     assert "per token: " in with_target["summary"] and f"target {target!r}" in with_target["summary"]
     assert [t for t, _ in near["tokens"]] == activations(subject, [text], [FEATURE])[0].tokens
+
+
+class NativeScript(ScriptedLLM):
+    """A capable model behind an endpoint with native function calling: hypotheses as
+    JSON, then the tool calls it chooses, in the endpoint's tool_calls shape."""
+
+    def __init__(self, script, **kw):
+        super().__init__(script, **kw)
+
+    def complete_tools(self, messages, tools, *, max_tokens=256, temperature=0.0, seed=None):
+        completion = self.complete(messages, max_tokens=max_tokens, temperature=temperature, seed=seed)
+        call = json.loads(completion.text)
+        completion.raw["tool_calls"] = [{"name": call["tool"], "arguments": json.dumps(call["arguments"])}]
+        completion.raw["tools_offered"] = [t["function"]["name"] for t in tools]
+        return completion
+
+
+def test_a_model_with_native_tools_chooses_its_experiments_freely(subject, stored):
+    db, row, run_id = stored
+    script = Script([[{"text": "letters", "prediction": "quiet on digits"},
+                      {"text": "digits", "prediction": "quiet on letters"}]],
+                    [{"tool": "activations", "arguments": {"texts": ["a", "b c"]}},
+                     {"tool": "exemplars", "arguments": {"kind": "bottom", "n": 3}},
+                     {"tool": "test_hypothesis", "arguments": {"hypothesis": 2, "activating": ["12", "34"],
+                                                               "near_miss": ["ab", "cd"]}}])
+    llm = NativeScript(script, name="capable", slot_fn=position_slots, tokenizer=subject.tokenizer)
+    result = investigate(db, subject, row, llm, AgentConfig(max_rounds=1), run_id=run_id,
+                         simulator=make_simulator(llm), simulator_name="scripted")
+    tools = [e["tool"] for e in result.experiments][3:]
+    assert tools == ["activations", "exemplars", "test_hypothesis"]  # its own order, no forced first steps
+    steps = [c for c in llm.calls if "Now test hypothesis" in c["messages"][0]["content"]]
+    assert not steps and not any("could not be used" in c["messages"][-1]["content"] for c in llm.calls)
+
+
+def test_small_models_are_still_guided_and_guided_off_frees_them(subject, stored):
+    db, row, run_id = stored
+    moves = [{"tool": "activations", "arguments": {"texts": ["a", "b c"]}},
+             {"tool": "test_hypothesis", "arguments": {"hypothesis": 1, "activating": ["ab", "cd"],
+                                                       "near_miss": ["12", "34"]}}]
+    hyps = [[{"text": "letters", "prediction": "quiet on digits"}]]
+    guided, llm = _run(db, subject, row, run_id, Script(hyps, moves))  # JSON steps: guided by default
+    assert "Now test hypothesis 1" in _prompts(llm, "tool")[0]
+    assert [e["tool"] for e in guided.experiments][3] == "test_hypothesis"
+    free, llm = _run(db, subject, row, store.start_run(db, "investigate", {}), Script(hyps, moves),
+                     AgentConfig(max_rounds=1, guided=False))
+    assert [e["tool"] for e in free.experiments][3:] == ["activations", "test_hypothesis"]
