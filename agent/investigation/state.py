@@ -14,8 +14,8 @@ __all__ = ["AgentConfig", "DESIGN_TOOLS", "METHOD", "State"]
 
 METHOD = "agent"
 # What the LLM may call while testing hypotheses (finish is added).
-DESIGN_TOOLS = ("test_hypothesis", "test_intervention", "activations", "exemplars", "output_tokens", "steer",
-                "ablate", "compare", "feature_stats")
+DESIGN_TOOLS = ("test_hypothesis", "test_intervention", "activations", "minimal_pair", "exemplars", "token_rate",
+                "output_tokens", "steer", "ablate", "compare", "feature_stats")
 
 
 @dataclass(frozen=True)

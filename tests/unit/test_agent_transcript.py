@@ -234,14 +234,21 @@ def test_a_model_with_native_tools_chooses_its_experiments_freely(subject, store
     script = Script([[{"text": "letters", "prediction": "quiet on digits"},
                       {"text": "digits", "prediction": "quiet on letters"}]],
                     [{"tool": "activations", "arguments": {"texts": ["a", "b c"]}},
-                     {"tool": "exemplars", "arguments": {"kind": "bottom", "n": 3}},
+                     {"tool": "exemplars", "arguments": {"kind": "decile", "decile": 5, "n": 3}},
+                     {"tool": "minimal_pair", "arguments": {"text_a": "ab 12", "text_b": "ab 1x"}},
+                     {"tool": "token_rate", "arguments": {"token": "e"}},
                      {"tool": "test_hypothesis", "arguments": {"hypothesis": 2, "activating": ["12", "34"],
-                                                               "near_miss": ["ab", "cd"]}}])
+                                                               "near_miss": ["ab", "cd"], "target": "2"}}])
     llm = NativeScript(script, name="capable", slot_fn=position_slots, tokenizer=subject.tokenizer)
-    result = investigate(db, subject, row, llm, AgentConfig(max_rounds=1), run_id=run_id,
+    result = investigate(db, subject, row, llm, AgentConfig(max_rounds=1, steps_per_round=6), run_id=run_id,
                          simulator=make_simulator(llm), simulator_name="scripted")
     tools = [e["tool"] for e in result.experiments][3:]
-    assert tools == ["activations", "exemplars", "test_hypothesis"]  # its own order, no forced first steps
+    # its own order, no forced first steps
+    assert tools == ["activations", "exemplars", "minimal_pair", "token_rate", "test_hypothesis"]
+    assert all(e["error"] is None for e in result.experiments)
+    assert result.experiments[-1]["result"]["target"] == "2"
+    judged = {h["text"]: h for h in result.hypotheses}
+    assert judged["digits"]["recall"] is not None and judged["letters"]["verdict"] == "inconclusive"
     steps = [c for c in llm.calls if "Now test hypothesis" in c["messages"][0]["content"]]
     assert not steps and not any("could not be used" in c["messages"][-1]["content"] for c in llm.calls)
 
@@ -258,3 +265,46 @@ def test_small_models_are_still_guided_and_guided_off_frees_them(subject, stored
     free, llm = _run(db, subject, row, store.start_run(db, "investigate", {}), Script(hyps, moves),
                      AgentConfig(max_rounds=1, guided=False))
     assert [e["tool"] for e in free.experiments][3:] == ["activations", "test_hypothesis"]
+
+
+def test_a_researchers_instruments(subject, stored):
+    from mechanic.agent.investigation import Instruments
+
+    db, row, run_id = stored
+    tools = Instruments(subject, db, row)
+    # mid-range exemplars: one decile, or a spread over all of them
+    mid = tools.call("exemplars", {"kind": "decile", "decile": 5, "n": 3}).observation
+    stored_mid = [e for e in store.get_exemplars(db, row["id"], kind="decile", split="train") if e.decile == 5]
+    assert [i["window"] for i in mid.result["items"]] == [e.window_idx for e in stored_mid[:3]]
+    spread = tools.call("exemplars", {"kind": "decile", "n": 4}).observation.summary
+    assert len({line.split("(decile ")[1][0] for line in spread.splitlines()[1:]}) == 4
+    assert tools.call("exemplars", {"kind": "decile", "decile": 12}).error.startswith("decile must be 0-9")
+
+    # a token's firing rate over the stored windows, checked against a forward pass of our own
+    rate = tools.call("token_rate", {"token": "e"}).observation.result
+    windows = store.get_windows(db, row["corpus_id"], [*store.window_indices(db, row["corpus_id"], "train"),
+                                                       *store.window_indices(db, row["corpus_id"], "select")])
+    eid = subject.tokenizer("e", add_special_tokens=False)["input_ids"][0]
+    with_e = [w for w in windows.values() if eid in list(map(int, w.tokens))][:64]
+    from mechanic.tools import activations_on_ids
+    values = [float(a[i]) for w, a in zip(with_e, activations_on_ids(subject, FEATURE, [list(map(int, w.tokens))
+                                                                                       for w in with_e]))
+              for i, t in enumerate(w.tokens) if int(t) == eid]
+    assert rate["occurrences"] == len(values) and rate["fired"] == sum(v >= 0.25 * row["max"] for v in values)
+
+    # a minimal pair: the changed token and the per-token differences
+    pair = tools.call("minimal_pair", {"text_a": "the cat sat", "text_b": "the dog sat"}).observation
+    a, b = activations(subject, ["the cat sat", "the dog sat"], [FEATURE])
+    changed = [r for r in pair.result["tokens"] if not r["same"]]
+    assert [(r["a"], r["b"]) for r in changed] == [("cat", "dog")]
+    assert changed[0]["act_b"] == pytest.approx(max(b.activations[FEATURE][4:7]), abs=1e-6)
+    assert "changed 'cat' -> 'dog'" in pair.summary
+
+    # steering and ablation report named tokens' probability changes
+    steer = tools.call("steer", {"texts": ["the cat"], "scale": 5.0, "watch": [" sat", "x"]}).observation
+    watched = {w["token"]: w for w in steer.result["watched"]}
+    assert set(watched) == {" sat", "x"} and "watched: p(' sat')" in steer.summary
+    assert all(w["change"] == pytest.approx(w["p_intervened"] - w["p_clean"], abs=1e-5) for w in watched.values())
+    assert any(abs(w["change"]) > 0 for w in watched.values())
+    ablate = tools.call("ablate", {"texts": ["the cat"], "watch": [" sat"]}).observation
+    assert ablate.result["watched"][0]["token"] == " sat"

@@ -71,7 +71,7 @@ class ToolCall:
         return self.observation.summary if self.observation else f"error: {self.error}"
 
 
-_TEXT_ARGUMENTS = ("texts", "text", "activating", "near_miss", "positive", "negative")
+_TEXT_ARGUMENTS = ("texts", "text", "text_a", "text_b", "activating", "near_miss", "positive", "negative")
 _ELLIPSIS = re.compile(r"\s*(?:\.{2,}|…)[\s.…]*")  # "..." copied from a reply template; "))" or "!!" are real test texts
 
 
@@ -165,6 +165,7 @@ class ToolBase:
     order the LLM is shown them, in ``TOOLS``."""
 
     TOOLS: ClassVar[tuple[str, ...]] = ()
+    first_position: int = 0  # the first window position measured (earlier ones are left out)
 
     def __init__(self, subject: Subject, db=None, feature_row: dict | None = None,
                  embedder: Callable[[], Any] | None = None):
@@ -214,7 +215,7 @@ class ToolBase:
         least = 2 if tool == "test_hypothesis" else 1
         for name, value in arguments.items():
             if name in _TEXT_ARGUMENTS:
-                self._texts(value if isinstance(value, list) else [value], name, least if name != "text" else 1)
+                self._texts(value if isinstance(value, list) else [value], name, least if isinstance(value, list) else 1)
 
     # ----------------------------------------------------- argument checks
     def _feature(self, feature: str) -> str:
