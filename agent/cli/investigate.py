@@ -20,6 +20,8 @@ from .common import Context, budget_options, echo_json, pass_ctx, split_csv, use
 @click.option("--tokens", "n_tokens", type=click.IntRange(min=64), default=20_000, show_default=True,
               help="Corpus tokens to capture when the feature is missing.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--keep-first-position", is_flag=True,
+              help="Measure each window's first token too when capturing (by default it is context only).")
 @budget_options
 @click.option("--guided", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
               help="on: the first steps of each round test each hypothesis in turn; off: the LLM chooses every "
@@ -28,8 +30,8 @@ from .common import Context, budget_options, echo_json, pass_ctx, split_csv, use
 @click.option("--json", "as_json", is_flag=True, help="Print the investigation as JSON.")
 @pass_ctx
 @user_errors
-def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_tokens, seed, budget_llm, budget_tools,
-                budget_seconds, guided, as_json):
+def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_tokens, seed, keep_first_position,
+                budget_llm, budget_tools, budget_seconds, guided, as_json):
     """Investigate FEATURE with the agent: hypotheses, experiments, verdicts, explanation.
 
     The agent forms competing hypotheses, designs texts and interventions that could
@@ -47,7 +49,8 @@ def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_
         raise click.UsageError(f"investigate takes one feature, not {len(feats)}")
     config = LabelConfig(methods=("agent",), explainer=explainer, simulator=simulator, scorers=split_csv(scorers),
                          seed=seed, corpus=source, n_tokens=n_tokens, agent_llm_calls=budget_llm,
-                         agent_tool_calls=budget_tools, agent_seconds=budget_seconds, agent_guided=guided)
+                         agent_tool_calls=budget_tools, agent_seconds=budget_seconds, agent_guided=guided,
+                         keep_first_position=keep_first_position)
     db = obj.db()
     say = (lambda msg: click.echo(msg, err=True)) if not obj.quiet else None
     report = investigate_feature(db, subject, feats[0], config, progress=say)

@@ -54,6 +54,7 @@ class LabelConfig:
     corpus: str = "default"
     n_tokens: int = 20_000
     window: int = 64
+    keep_first_position: bool = False  # measure each window's first token too (see CaptureConfig.first_position)
 
     def __post_init__(self):
         bad = [m for m in self.methods if m not in METHODS]

@@ -98,8 +98,9 @@ def test_results_are_cut_between_lines_and_name_the_peak_token(subject, stored):
     later = _prompts(llm, "tool")[2]  # the prompt after both results
     for line in first["summary"].splitlines() + second["summary"].splitlines():
         assert line in later  # whole lines: no result is cut inside a word
-    peak = max(range(len(acts.tokens)), key=lambda i: acts.activations[FEATURE][i])
-    assert f"peak {acts.tokens[peak]!r} {acts.activations[FEATURE][peak]:.3g}" in second["summary"]
+    values = [0.0, *acts.activations[FEATURE][1:]]  # the first token is context only, read as 0
+    peak = max(range(len(acts.tokens)), key=lambda i: values[i])
+    assert f"peak {acts.tokens[peak]!r} {values[peak]:.3g}" in second["summary"]
     assert "quiet, peak" in second["summary"]  # a quiet text still shows where it peaked
 
 
@@ -118,7 +119,8 @@ def test_exemplars_show_left_context_of_their_peak(subject, tmp_path):
     leads = 0
     for kind in ("top", "decile", "random"):
         obs = tools.call("exemplars", {"kind": kind, "n": 6}).observation
-        shown = store.get_exemplars(db, row["id"], kind=kind, split="train")[:6]
+        by_window = {e.window_idx: e for e in store.get_exemplars(db, row["id"], kind=kind, split="train")}
+        shown = [by_window[i["window"]] for i in obs.result["items"]]
         everything = store.get_windows(db, row["corpus_id"], range(1000)).values()
         ends = {(w.doc, w.start + len(w.tokens)): w for w in everything}
         for item, e in zip(obs.result["items"], shown):
@@ -289,7 +291,7 @@ def test_a_researchers_instruments(subject, stored):
     from mechanic.tools import activations_on_ids
     values = [float(a[i]) for w, a in zip(with_e, activations_on_ids(subject, FEATURE, [list(map(int, w.tokens))
                                                                                        for w in with_e]))
-              for i, t in enumerate(w.tokens) if int(t) == eid]
+              for i, t in enumerate(w.tokens) if int(t) == eid and i >= 1]  # the first position is left out
     assert rate["occurrences"] == len(values) and rate["fired"] == sum(v >= 0.25 * row["max"] for v in values)
 
     # a minimal pair: the changed token and the per-token differences
@@ -308,3 +310,42 @@ def test_a_researchers_instruments(subject, stored):
     assert any(abs(w["change"]) > 0 for w in watched.values())
     ablate = tools.call("ablate", {"texts": ["the cat"], "watch": [" sat"]}).observation
     assert ablate.result["watched"][0]["token"] == " sat"
+
+
+def test_the_first_position_is_left_out_of_captures_and_tests_unless_kept(subject, tmp_path):
+    from types import SimpleNamespace
+
+    from mechanic.agent.investigation import Instruments
+    from mechanic.agent.investigation.instruments.reading import position_flag
+    from mechanic.tools import CaptureConfig
+
+    db = store.open_db(tmp_path / "m.db")
+    kept_config = CaptureConfig(**{**CAPTURE.__dict__, "first_position": 0})
+    for config in (CAPTURE, kept_config):
+        cache_features(db, subject, subject.features(FEATURE), source="default", n_tokens=1024, length=16,
+                       config=config, progress=False)
+    rows = {r["corpus_id"]: r for r in store.list_features(db, subject.name)}
+    assert len(rows) == 2  # two captures, two corpus samples: never mixed
+    specs = {cid: store.get_corpus(db, cid)["spec"] for cid in rows}
+    left = next(rows[c] for c, s in specs.items() if s.get("first_position") == 1)
+    kept = next(rows[c] for c, s in specs.items() if "first_position" not in s)  # as stored before the option
+    left_top = store.get_exemplars(db, left["id"], kind="top")
+    assert all(e.activations[0] == 0.0 for e in left_top)
+    assert any(e.activations[0] != 0.0 for e in store.get_exemplars(db, kept["id"], kind="top"))
+
+    # the agent's texts are measured the same way: the first token reads 0, and the result says so
+    text = "hello world"
+    raw = activations(subject, [text], [FEATURE])[0].activations[FEATURE]
+    measured = Instruments(subject, db, left).call(
+        "test_hypothesis", {"hypothesis": 1, "activating": [text, "ab"], "near_miss": ["cd", "ef"], "target": "h"})
+    first = measured.observation.result["activating"][0]
+    assert first["tokens"][0] == ["h", 0.0] and first["tokens"][1][1] == pytest.approx(raw[1], abs=1e-4)
+    assert "context only" in measured.observation.summary
+    as_kept = Instruments(subject, db, kept).call(
+        "test_hypothesis", {"hypothesis": 1, "activating": [text, "ab"], "near_miss": ["cd", "ef"], "target": "h"})
+    assert as_kept.observation.result["activating"][0]["tokens"][0][1] == pytest.approx(raw[0], abs=1e-4)
+
+    # a unit whose top excerpts all peak at one position is flagged
+    at = lambda p: SimpleNamespace(activations=[1.0 if i == p else 0.0 for i in range(8)])
+    assert position_flag([at(0)] * 5 + [at(3)]) == {"position": 0, "count": 5, "of": 6}
+    assert position_flag([at(i) for i in range(6)]) is None

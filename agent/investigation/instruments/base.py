@@ -20,7 +20,7 @@ from mechanic.tools import Effect, MechanicError, Subject, activations, parse_fe
 from ...explainers import mark_token
 from ..toolschema import MAX_ITEMS, ToolError, tool_schema, validate_arguments
 
-__all__ = ["Observation", "ToolBase", "ToolCall", "effect_summary", "fires_threshold", "firing_rule", "hide_name", "peak_text",
+__all__ = ["Observation", "ToolBase", "ToolCall", "effect_summary", "fires_threshold", "firing_rule", "first_position", "hide_name", "peak_text",
            "peak_token", "short_token", "shown_name", "target_tokens", "tool"]
 
 # A site id that says where a unit is and nothing of what it does.
@@ -85,6 +85,15 @@ def fires_threshold(stats: dict) -> float:
     """Activation above which a feature counts as firing: a quarter of its largest
     value over the corpus sample (a small positive floor for dead features)."""
     return max(0.25 * float(stats.get("max") or 0.0), 1e-6)
+
+
+def first_position(db, row: dict | None) -> int:
+    """The first window position the feature's capture measured (``CaptureConfig.first_position``,
+    recorded in its corpus sample's spec; 0 for captures from before it existed)."""
+    if db is None or not row or row.get("corpus_id") is None:
+        return 0
+    corpus = store.get_corpus(db, row["corpus_id"])
+    return int(((corpus or {}).get("spec") or {}).get("first_position", 0))
 
 
 def firing_rule(threshold: float, peak: float | None = None) -> str:
@@ -165,7 +174,7 @@ class ToolBase:
     order the LLM is shown them, in ``TOOLS``."""
 
     TOOLS: ClassVar[tuple[str, ...]] = ()
-    first_position: int = 0  # the first window position measured (earlier ones are left out)
+    first_position: int = 0  # the first position measured, as in the capture (earlier ones are context only)
 
     def __init__(self, subject: Subject, db=None, feature_row: dict | None = None,
                  embedder: Callable[[], Any] | None = None):
@@ -176,6 +185,7 @@ class ToolBase:
         self._embedder = None
         self.threshold = fires_threshold(feature_row["stats"] if feature_row and "stats" in feature_row
                                          else (feature_row or {}))
+        self.first_position = first_position(db, feature_row)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -268,12 +278,28 @@ class ToolBase:
         return row
 
     def _rule(self, feature: str, threshold: float) -> str:
-        """:func:`firing_rule` for ``feature`` (its corpus max when stored)."""
+        """:func:`firing_rule` for ``feature`` (its corpus max when stored), and which
+        positions are left out."""
         try:
             peak = float(self._stored_row(feature)["max"])
         except ToolError:
             peak = None
-        return firing_rule(threshold, peak if threshold == fires_threshold({"max": peak or 0.0}) else None)
+        rule = firing_rule(threshold, peak if threshold == fires_threshold({"max": peak or 0.0}) else None)
+        if self.first_position:
+            rule += (f"; the first {self.first_position} token(s) of each text are context only and read 0, as in "
+                     f"the corpus capture: put a word before the one under test")
+        return rule
+
+    def _measure(self, texts: list[str], features: list[str]):
+        """Per-token activations of ``features`` on ``texts`` (``TextActivations``),
+        with the context-only first positions read as 0, as the capture stores them."""
+        runs = activations(self.subject, texts, features)
+        for r in runs:
+            for f in features:
+                values = r.activations[f]
+                for i in range(min(self.first_position, len(values) - 1)):
+                    values[i] = 0.0
+        return runs
 
     def _threshold(self, feature: str) -> float:
         """The firing threshold of ``feature``: from its stored statistics, else a
@@ -289,7 +315,7 @@ class ToolBase:
         """Each text's largest activation of ``feature`` and how it is shown (the peak
         token with its value, then the text with firing tokens marked), and the threshold used."""
         runs = [(r, np.asarray(r.activations[feature], dtype=np.float32))
-                for r in activations(self.subject, texts, [feature])]
+                for r in self._measure(texts, [feature])]
         threshold = self._threshold(feature)
         if threshold != threshold:  # no statistics: relative to the largest value seen here
             threshold = fires_threshold({"max": max((float(a.max()) for _, a in runs if len(a)), default=0.0)})

@@ -9,7 +9,6 @@ from typing import Literal
 
 import numpy as np
 from mechanic.tools import ablate as ablate_feature
-from mechanic.tools import activations as feature_activations
 from mechanic.tools import steer as steer_feature
 
 from ..toolschema import ToolError
@@ -59,7 +58,7 @@ class HypothesisTools(ToolBase):
         a target is named and found, else over all tokens), ``text_max`` the largest
         anywhere, ``tokens`` every token with its activation."""
         out = []
-        for run in feature_activations(self.subject, texts, [feature]):
+        for run in self._measure(texts, [feature]):
             acts = np.asarray(run.activations[feature], dtype=np.float32)
             span = target_tokens(run.tokens, target) if target else []
             value = float(acts[span].max()) if span else (float(acts.max()) if len(acts) else 0.0)

@@ -9,18 +9,18 @@ held out for the reported scores and no tool can read it.
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from typing import Literal
 
 import numpy as np
 from mechanic import store
-from mechanic.tools import activations as feature_activations
 from mechanic.tools import activations_on_ids
 from mechanic.tools import output_tokens as direct_output_tokens
 
 from ..toolschema import ToolError
 from .base import Observation, ToolBase, fires_threshold, peak_text, peak_token, short_token, tool
 
-__all__ = ["ReadingTools", "TOKEN_RATE_WINDOWS"]
+__all__ = ["ReadingTools", "TOKEN_RATE_WINDOWS", "position_flag"]
 
 TOKEN_RATE_WINDOWS = 64  # most windows a token's firing rate is measured on (one forward pass each)
 
@@ -158,7 +158,7 @@ class ReadingTools(ToolBase):
         """
         feature = self._feature(feature)
         text_a, text_b = self._texts([text_a], "text_a")[0], self._texts([text_b], "text_b")[0]
-        a, b = feature_activations(self.subject, [text_a, text_b], [feature])
+        a, b = self._measure([text_a, text_b], [feature])
         xa, xb = np.asarray(a.activations[feature]), np.asarray(b.activations[feature])
         rows, changed = [], []
         matcher = difflib.SequenceMatcher(a=a.tokens, b=b.tokens, autojunk=False)
@@ -207,6 +207,12 @@ class ReadingTools(ToolBase):
         text = (f"{feature}: max {stats['max']:.3g}, min {stats['min']:.3g}, mean {stats['mean']:.3g}, "
                 f"active on {100 * (stats['frac_active'] or 0):.2f}% of {stats['count']} tokens")
         text += f"; it counts as firing at >= {fires_threshold(row):.3g} (a quarter of its max)"
+        flag = position_flag(store.get_exemplars(self.db, row["id"], kind="top", split="train")) \
+            if self.db is not None else None
+        if flag:
+            stats["position_flag"] = flag
+            text += (f". WARNING: {flag['count']} of its {flag['of']} top train excerpts peak at window position "
+                     f"{flag['position']}: that looks like an effect of the position, not of the token")
         if q:
             text += "; quantiles " + ", ".join(f"p{float(k) * 100:g}={v:.3g}" for k, v in list(q.items())[-3:])
         return Observation({"feature": feature, **stats, "quantiles": q}, text)
@@ -236,7 +242,7 @@ class ReadingTools(ToolBase):
             feature: a feature id; empty means the feature under study.
         """
         a, b = self._feature(feature), self._feature(other)
-        runs = feature_activations(self.subject, self._texts(texts), [a, b])
+        runs = self._measure(self._texts(texts), [a, b])
         xa = np.concatenate([np.asarray(r.activations[a], dtype=np.float64) for r in runs])
         xb = np.concatenate([np.asarray(r.activations[b], dtype=np.float64) for r in runs])
         corr = None if xa.std() == 0 or xb.std() == 0 else float(np.corrcoef(xa, xb)[0, 1])
@@ -256,3 +262,14 @@ def _spread(rows: list, n: int) -> list:
             if by_decile[d] and len(out) < n:
                 out.append(by_decile[d].pop(0))
     return out
+
+
+def position_flag(top: list, least: int = 4, share: float = 0.5) -> dict | None:
+    """When at least ``share`` of the top exemplars (``least`` or more of them) peak at
+    one window position, that position and how many: a unit that reads high on
+    whatever token stands there (such as the first), rather than on a token."""
+    peaks = [int(np.argmax(np.asarray(e.activations))) for e in top if len(e.activations)]
+    if len(peaks) < least:
+        return None
+    position, count = Counter(peaks).most_common(1)[0]
+    return {"position": position, "count": count, "of": len(peaks)} if count >= share * len(peaks) else None
