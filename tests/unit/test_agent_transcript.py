@@ -349,3 +349,33 @@ def test_the_first_position_is_left_out_of_captures_and_tests_unless_kept(subjec
     at = lambda p: SimpleNamespace(activations=[1.0 if i == p else 0.0 for i in range(8)])
     assert position_flag([at(0)] * 5 + [at(3)]) == {"position": 0, "count": 5, "of": 6}
     assert position_flag([at(i) for i in range(6)]) is None
+
+
+def test_the_cost_ledger_sets_the_agent_beside_one_shot(monkeypatch, subject, tmp_path):
+    import mechanic.agent.llm as llm_module
+    from click.testing import CliRunner
+    from mechanic.agent.cli import cli
+    from support import investigation_reply
+
+    monkeypatch.setattr(llm_module, "make_llm", lambda spec, subj: ScriptedLLM(
+        investigation_reply, name=f"scripted:{spec}", slot_fn=position_slots, tokenizer=subject.tokenizer))
+    args = ["--db", str(tmp_path / "m.db"), "--model", "tiny:llama", "-q", "investigate", "mlp:1:3",
+            "--tokens", "1024", "--scorers", "simulation", "--budget-llm", "10"]
+    out = CliRunner().invoke(cli, [*args, "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    ledger = report["ledger"]
+    db = store.open_db(tmp_path / "m.db")
+    oneshot = [e for e in store.get_explanations(db, method="oneshot") if e["role"] == "explanation"]
+    assert len(oneshot) == 1 and ledger["oneshot"]["text"] == oneshot[0]["text"] == "letters"
+    held_out = lambda eid: next(s["value"] for s in store.get_scores(db, eid)  # noqa: E731
+                                if (s["scorer"], s["split"], s["metric"]) == ("simulation", "all", "pearson"))
+    assert ledger["oneshot"]["score"] == held_out(oneshot[0]["id"])
+    assert ledger["agent"]["score"] == held_out(report["explanation_id"])
+    assert ledger["agent"]["llm_calls"] == report["usage"]["llm_calls"] and ledger["oneshot"]["llm_calls"] == 1
+    tested = next(e for e in report["experiments"] if e["tool"] == "test_hypothesis")
+    assert ledger["agent"]["probes"] == len(tested["arguments"]["activating"]) + len(tested["arguments"]["near_miss"])
+    extra = ledger["agent"]["llm_calls"] - 1
+    assert ledger["gain_per_call"] == pytest.approx((ledger["agent"]["score"] - ledger["oneshot"]["score"]) / extra)
+    text = CliRunner().invoke(cli, args).output
+    assert "cost ledger" in text and f"score gained per call: {ledger['gain_per_call']:+.4f}" in text
