@@ -1,5 +1,6 @@
 """The nodes that conclude: **judge** (precision, recall and causal agreement per
-hypothesis, a verdict each: :mod:`.verdicts`) and **finalize** (surviving
+hypothesis, a verdict each: :mod:`.verdicts`, held back from ``supported`` until
+every cluster of top exemplars was probed: :mod:`.coverage`) and **finalize** (surviving
 hypotheses, and any seed candidates, scored on the *select* split with the
 configured simulator; the best is stored as the explanation, linked to its agent
 run). The test split is never read here."""
@@ -30,8 +31,14 @@ class ConclusionNodes(AgentContext):
         for h in state.get("hypotheses", []):  # each verdict is one UPDATE: rerunning the node is harmless
             if h["round"] == rnd:
                 mine = [e for e in experiments if e["hypothesis_id"] == h["id"] and e["result"] is not None]
-                judged = verdict([e["result"] for e in mine if e["tool"] == "test_hypothesis"],
-                                 [e["result"] for e in mine if e["tool"] == "test_intervention"])
+                tests = [e["result"] for e in mine if e["tool"] == "test_hypothesis"]
+                judged = verdict(tests, [e["result"] for e in mine if e["tool"] == "test_intervention"])
+                covered = self.coverage(tests)
+                judged["details"]["coverage"] = covered
+                if judged["verdict"] == "supported" and covered["unprobed"]:  # the coverage gate
+                    judged["verdict"] = "inconclusive"
+                    judged["details"]["reason"] = ("clusters of the top excerpts never probed: "
+                                                   + ", ".join(repr(t) for t in covered["unprobed"]))
                 store.judge_hypothesis(self.db, h["id"], verdict=judged["verdict"], precision=judged["precision"],
                                        recall=judged["recall"], causal_agreement=judged["causal_agreement"],
                                        details={**judged["details"], "experiments": [e["id"] for e in mine]})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from mechanic import prompts
+from mechanic import prompts, store
 from mechanic.evals.lm import Usage
 
 from .context import AgentContext
@@ -37,6 +37,17 @@ class ExperimentNodes(AgentContext):
         current = self._current(state)
         hyps = "\n".join(f"{i}. {h['text']}" + (f" (quiet on: {h['prediction']})" if h.get("prediction") else "")
                          for i, h in enumerate(current, 1))
+        found = self.clusters()
+        if found:
+            tested = [e["result"] for e in store.get_experiments(self.db, self.agent_run_id)
+                      if e["tool"] == "test_hypothesis" and e["result"] is not None
+                      and e["hypothesis_id"] in {h["id"] for h in current}]
+            covered = self.coverage(tested)
+            hyps += ("\nThe top excerpts peak on these tokens (clusters, with how many excerpts): "
+                     + ", ".join(f"{c['token']!r} ({c['count']})" for c in found)
+                     + ". No hypothesis is judged supported until test_hypothesis texts have probed every cluster; "
+                     + ("not yet probed: " + ", ".join(repr(t) for t in covered["unprobed"]) if covered["unprobed"]
+                        else "all are probed") + ".")
         observations = "\n\n".join(clip_lines(o) for o in state.get("observations", [])[-4:]) or "(none yet)"
         schemas = [*(_focused(s, len(current)) for s in self.instruments.schemas(list(self.config.tools))), FINISH]
         guided = list(state.get("guided", []))

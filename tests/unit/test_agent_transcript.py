@@ -379,3 +379,27 @@ def test_the_cost_ledger_sets_the_agent_beside_one_shot(monkeypatch, subject, tm
     assert ledger["gain_per_call"] == pytest.approx((ledger["agent"]["score"] - ledger["oneshot"]["score"]) / extra)
     text = CliRunner().invoke(cli, args).output
     assert "cost ledger" in text and f"score gained per call: {ledger['gain_per_call']:+.4f}" in text
+
+
+def test_no_hypothesis_is_supported_before_every_cluster_is_probed(subject, stored):
+    from mechanic.agent.investigation.coverage import clusters
+
+    db, row, run_id = stored
+    top = store.get_exemplars(db, row["id"], kind="top", split="train")[:10]
+    found = [c["token"] for c in clusters([subject.token_strings(e.tokens) for e in top], [e.activations for e in top])]
+    threshold = 0.25 * row["max"]
+    candidates = ["eee", "tete", "ette", "e e e", "dee", "need", "zzz", "qqq", "xx", "((", "!!", "jj", "kk", "vv"]
+    maxes = {r.text: max(r.activations[FEATURE][1:]) for r in activations(subject, candidates, [FEATURE])}
+    on = [t for t in candidates if maxes[t] >= threshold][:2]
+    off = [t for t in candidates if maxes[t] < threshold][:2]
+    missed = [c for c in found if not any(c in t.lower() for t in on + off)]
+    assert len(on) == 2 and len(off) == 2 and missed  # texts that fit, yet leave a cluster unprobed
+    script = Script([[{"text": "the texts that fire", "prediction": "quiet on the others"}]],
+                    [{"tool": "test_hypothesis", "arguments": {"hypothesis": 1, "activating": on, "near_miss": off}}])
+    result, llm = _run(db, subject, row, run_id, script, AgentConfig(max_rounds=1, guided=False))
+    judged = result.hypotheses[0]
+    assert judged["precision"] == 1.0 and judged["recall"] == 1.0  # the measurements would support it
+    assert judged["verdict"] == "inconclusive"  # but the gate holds it back
+    details = store.get_hypotheses(db, result.agent_run_id)[0]["details"]
+    assert details["coverage"]["unprobed"] == missed and "never probed" in details["reason"]
+    assert f"not yet probed: {', '.join(repr(t) for t in missed)}" in _prompts(llm, "tool")[-1]
