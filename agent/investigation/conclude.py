@@ -34,6 +34,11 @@ class ConclusionNodes(AgentContext):
                 tests = [e["result"] for e in mine if e["tool"] == "test_hypothesis"]
                 judged = verdict(tests, [e["result"] for e in mine if e["tool"] == "test_intervention"])
                 covered = self.coverage(tests)
+                typed: dict = {}
+                for t in tests:  # accuracy per probe type over the hypothesis's tests
+                    for kind, v in (t.get("accuracy_by_type") or {}).items():
+                        typed[kind] = {k: typed.get(kind, {}).get(k, 0) + v[k] for k in ("right", "n")}
+                judged["details"]["accuracy_by_type"] = typed
                 judged["details"]["coverage"] = covered
                 if judged["verdict"] == "supported" and covered["unprobed"]:  # the coverage gate
                     judged["verdict"] = "inconclusive"
@@ -42,7 +47,8 @@ class ConclusionNodes(AgentContext):
                 store.judge_hypothesis(self.db, h["id"], verdict=judged["verdict"], precision=judged["precision"],
                                        recall=judged["recall"], causal_agreement=judged["causal_agreement"],
                                        details={**judged["details"], "experiments": [e["id"] for e in mine]})
-                h = {**h, **{k: judged[k] for k in ("verdict", "precision", "recall", "causal_agreement")}}
+                h = {**h, **{k: judged[k] for k in ("verdict", "precision", "recall", "causal_agreement")},
+                     "accuracy_by_type": typed}
                 self.say(f"  judged {h['text']!r}: {h['verdict']}")
             hypotheses.append(h)
         store.update_agent_run(self.db, self.agent_run_id, usage=usage_row(state))

@@ -116,6 +116,8 @@ class HypothesisNodes(AgentContext):
 
 def _measured(h: dict) -> str:
     parts = [f"{k} {h[k]:.2f}" for k in ("precision", "recall") if h.get(k) is not None]
+    typed = h.get("accuracy_by_type") or {}
+    parts += [f"{k.replace('_', '-')} {v['right']}/{v['n']}" for k, v in typed.items() if k in ("edge_case", "adversarial")]
     return f" ({', '.join(parts)})" if parts else ""
 
 

@@ -403,3 +403,31 @@ def test_no_hypothesis_is_supported_before_every_cluster_is_probed(subject, stor
     details = store.get_hypotheses(db, result.agent_run_id)[0]["details"]
     assert details["coverage"]["unprobed"] == missed and "never probed" in details["reason"]
     assert f"not yet probed: {', '.join(repr(t) for t in missed)}" in _prompts(llm, "tool")[-1]
+
+
+def test_typed_probes_report_accuracy_per_type(subject, stored):
+    db, row, run_id = stored
+    threshold = 0.25 * row["max"]
+    texts = ["hello", "all", "ell", "zzz", "qqq", "xx", "jj", "lull"]
+    fires = {r.text: max(r.activations[FEATURE][1:]) >= threshold for r in activations(subject, texts, [FEATURE])}
+    step = {"hypothesis": 1, "activating": ["hello", "all"], "near_miss": ["zzz", "qqq"],
+            "edge_case": ["ell", "xx"], "adversarial": ["jj", "lull"]}
+    script = Script([[{"text": "the letter l", "prediction": "quiet without it"},
+                      {"text": "never tested", "prediction": "-"}],
+                     [{"text": "the letter l, again", "prediction": "quiet without it"}]],
+                    [{"tool": "test_hypothesis", "arguments": step}])
+    result, llm = _run(db, subject, row, run_id, script, AgentConfig(max_rounds=2, guided=False))
+    tested = next(e for e in result.experiments if e["tool"] == "test_hypothesis")
+    typed = tested["result"]["accuracy_by_type"]
+    expect = {"positive": sum(fires[t] for t in step["activating"]),
+              "negative": sum(not fires[t] for t in step["near_miss"]),
+              "edge_case": sum(fires[t] for t in step["edge_case"]),
+              "adversarial": sum(not fires[t] for t in step["adversarial"])}
+    assert {k: v["right"] for k, v in typed.items()} == expect and all(v["n"] == 2 for v in typed.values())
+    line = ("accuracy by probe type: " + ", ".join(f"{k.replace('_', '-')} {expect[k]}/2"
+                                                   for k in ("positive", "negative", "edge_case", "adversarial")))
+    assert line in tested["summary"]
+    details = store.get_hypotheses(db, result.agent_run_id)[0]["details"]
+    assert details["accuracy_by_type"] == typed  # carried into the verdict's record
+    revise = _prompts(llm, "hypotheses")[1]
+    assert f"edge-case {expect['edge_case']}/2, adversarial {expect['adversarial']}/2" in revise

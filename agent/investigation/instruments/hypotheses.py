@@ -22,13 +22,18 @@ class HypothesisTools(ToolBase):
 
     @tool
     def test_hypothesis(self, hypothesis: int, activating: list[str], near_miss: list[str],
-                        target: str = "") -> Observation:
+                        target: str = "", edge_case: list[str] = [],  # noqa: B006
+                        adversarial: list[str] = []) -> Observation:  # noqa: B006
         """Test a hypothesis: texts it says should make the feature fire, and near-miss texts it says should not.
 
         Args:
             hypothesis: the hypothesis number.
-            activating: 2-6 texts the hypothesis says the feature fires on.
-            near_miss: 2-6 similar texts it says the feature stays quiet on.
+            activating: 2-6 texts the hypothesis says the feature fires on (positive probes).
+            near_miss: 2-6 similar texts it says the feature stays quiet on (negative probes).
+            edge_case: optional texts at the edge of what it describes (rare forms, odd contexts) on which
+                it says the feature still fires.
+            adversarial: optional texts built to fool it (the surface of the activating texts without
+                what it says matters) on which it says the feature stays quiet.
             target: optional token or substring the hypothesis is about (e.g. "the"); each text is then
                 scored on the tokens that overlap it (any case), not on its largest value anywhere, and
                 every token's activation is reported. A text without it is scored on all its tokens.
@@ -36,20 +41,29 @@ class HypothesisTools(ToolBase):
         activating, near_miss = self._texts(activating, "activating", 2), self._texts(near_miss, "near_miss", 2)
         feature = self._feature("")
         target = target.strip("\n") if target.strip() else ""
+        edge = self._scored(self._texts(edge_case, "edge_case"), feature, target) if edge_case else []
+        tricks = self._scored(self._texts(adversarial, "adversarial"), feature, target) if adversarial else []
         on, off = self._scored(activating, feature, target), self._scored(near_miss, feature, target)
         hits = sum(x["max"] >= self.threshold for x in on)
         false = sum(x["max"] >= self.threshold for x in off)
+        typed = {kind: {"right": sum((x["max"] >= self.threshold) == fires for x in items), "n": len(items)}
+                 for kind, items, fires in (("positive", on, True), ("negative", off, False),
+                                            ("edge_case", edge, True), ("adversarial", tricks, False)) if items}
         result = {"hypothesis": hypothesis, "threshold": self.threshold, "target": target or None,
-                  "activating": on, "near_miss": off, "fired_activating": hits, "fired_near_miss": false}
+                  "activating": on, "near_miss": off, "edge_case": edge, "adversarial": tricks,
+                  "fired_activating": hits, "fired_near_miss": false, "accuracy_by_type": typed}
         scored = f" on the target {target!r}" if target else ""
         lines = [f"hypothesis {hypothesis}: fired{scored} on {hits}/{len(on)} activating, {false}/{len(off)} "
                  f"near-miss texts ({self._rule(feature, self.threshold)})"]
-        for label, items in (("should fire", on), ("should not", off)):
+        lines.append("accuracy by probe type: " + ", ".join(f"{k.replace('_', '-')} {v['right']}/{v['n']}"
+                                                            for k, v in typed.items()))
+        for label, items in (("should fire", on), ("should not", off), ("edge case, should fire", edge),
+                             ("adversarial, should not", tricks)):
             for x in items:
                 lines.append(f"- {label}, {x['shown']}")
                 if target:
                     lines.append("  per token: " + ", ".join(f"{short_token(t)!r} {a:.3g}" for t, a in x["tokens"]))
-        for x in on + off:
+        for x in on + off + edge + tricks:
             del x["shown"]
         return Observation(result, "\n".join(lines))
 
