@@ -384,7 +384,7 @@ def capture(
     bar.close()
     out = [FeatureCapture(site.feature, stats, quantiles, exemplars)
            for site, (stats, quantiles, exemplars) in zip(sites, state.results())]
-    return Capture(out, list(windows), state.count, seconds)
+    return Capture(out, list(windows), len(windows) * length, seconds)  # tokens read, context-only ones included
 
 
 def summarise_values(

@@ -48,6 +48,7 @@ def test_capture_equals_manual_recomputation(family, first):
     windows = _windows(60)
     feats = ["mlp:1:5", "attn:2:1", "resid:0:3", "mlp:2:63"]
     cap = capture(subject, feats, windows, CaptureConfig(**{**CFG.__dict__, "first_position": first}), progress=False)
+    assert cap.n_tokens == 60 * LENGTH  # tokens read (throughput), context-only ones included
     for fc, spec in zip(cap.features, feats):
         raw = _manual(subject, spec, windows)
         stored = raw.clone()
