@@ -86,7 +86,7 @@ class ReadingTools(ToolBase):
                 else "most negative tokens in ⟦ ⟧: at or below a quarter of each excerpt's minimum")
         what = f"{kind} {split} excerpts" + (f" (decile {decile})" if kind == "decile" and decile >= 0 else "")
         summary = [f"{what} of {self.row['feature']} (firing tokens in ⟦ ⟧; {rule}):"]
-        summary += [f"- {i['max']:.3g} at {i['peak']}" + (f" (decile {e.decile})" if kind == "decile" else "")
+        summary += [f"- {i['max']:.3g} at {i['peak'].rpartition(' ')[0]}" + (f" (decile {e.decile})" if kind == "decile" else "")
                     + f": {i['excerpt']}" for i, e in zip(items, rows)] or ["- none stored"]
         return Observation({"split": split, "kind": kind, "items": items}, "\n".join(summary))
 
