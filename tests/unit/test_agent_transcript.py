@@ -431,3 +431,15 @@ def test_typed_probes_report_accuracy_per_type(subject, stored):
     assert details["accuracy_by_type"] == typed  # carried into the verdict's record
     revise = _prompts(llm, "hypotheses")[1]
     assert f"edge-case {expect['edge_case']}/2, adversarial {expect['adversarial']}/2" in revise
+
+
+def test_feature_stats_give_the_share_of_tokens_that_fire(subject, stored):
+    import numpy as np
+    from mechanic.agent.investigation import Instruments
+
+    db, row, _ = stored
+    obs = Instruments(subject, db, row).call("feature_stats", {}).observation
+    sample = [np.asarray(e.activations)[1:] for e in store.get_exemplars(db, row["id"], kind="random")]
+    fired = sum(int((a >= 0.25 * row["max"]).sum()) for a in sample)
+    assert obs.result["fires_share"] == {"fired": fired, "tokens": sum(len(a) for a in sample)}
+    assert f"reaches on {100 * fired / sum(len(a) for a in sample):.2f}% of" in obs.summary

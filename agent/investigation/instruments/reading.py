@@ -207,6 +207,13 @@ class ReadingTools(ToolBase):
         text = (f"{feature}: max {stats['max']:.3g}, min {stats['min']:.3g}, mean {stats['mean']:.3g}, "
                 f"active on {100 * (stats['frac_active'] or 0):.2f}% of {stats['count']} tokens")
         text += f"; it counts as firing at >= {fires_threshold(row):.3g} (a quarter of its max)"
+        sample = [np.asarray(e.activations, dtype=np.float32)[self.first_position:] for e in
+                  store.get_exemplars(self.db, row["id"], kind="random")] if self.db is not None else []
+        sampled = int(sum(len(a) for a in sample))
+        if sampled:  # random windows: an unbiased sample of tokens
+            firing = int(sum(int((a >= fires_threshold(row)).sum()) for a in sample))
+            stats["fires_share"] = {"fired": firing, "tokens": sampled}
+            text += f", which it reaches on {100 * firing / sampled:.2f}% of {sampled} tokens of random windows"
         flag = position_flag(store.get_exemplars(self.db, row["id"], kind="top", split="train")) \
             if self.db is not None else None
         if flag:
