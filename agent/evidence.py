@@ -149,10 +149,13 @@ def quiet_windows(db, subject: Subject, feature_row: dict, *, split: str = "test
             return []
         candidates = [w for w in candidates if triggers & set(int(t) for t in w.tokens)]
     out: list[Record] = []
+    corpus = store.get_corpus(db, feature_row["corpus_id"]) or {}
+    skip = int((corpus.get("spec") or {}).get("first_position", 0))  # context-only positions, as captured
     for start in range(0, min(len(candidates), max_candidates), 16):
         chunk = candidates[start : start + 16]
         acts = activations_on_ids(subject, feature_row["feature"], [list(map(int, w.tokens)) for w in chunk])
         for w, a in zip(chunk, acts):
+            a[: min(skip, len(a) - 1)] = 0.0
             ids = [int(t) for t in w.tokens]
             if length is not None:
                 start = quietest_span(a, length)

@@ -26,6 +26,7 @@ from .interventions import (
     parse_site,
     patch,
     steer,
+    steer_edits,
 )
 from .probing import (
     ProbeResult,
@@ -99,6 +100,7 @@ __all__ = [
     "probe_sweep",
     "save_sae",
     "steer",
+    "steer_edits",
     "tiny_subject",
     "top_probe_features",
     "window_split",

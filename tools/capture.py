@@ -13,7 +13,11 @@ that does not grow with the corpus:
 
 Each window is prefixed with one context token (``<|endoftext|>`` / BOS) that is
 read by the model but never scored, so the first real token is not an attention-sink
-artefact.
+artefact. Even so, some directions read far higher on whatever token comes first
+(the planted residual directions of the bench read 68-73 there and under 20
+elsewhere), so by default the window's first ``first_position`` positions (one) are
+also read as context only: they count in no statistic, rank no exemplar, and their
+stored activations are 0. ``first_position=0`` keeps them.
 """
 
 from __future__ import annotations
@@ -60,6 +64,11 @@ class CaptureConfig:
     active_threshold: float = 0.0  # a token is "active" when its activation exceeds this
     batch_size: int = 32  # windows per forward pass
     seed: int = 0
+    first_position: int = 1  # window positions before this are context only (see the module doc); 0 keeps all
+
+    def __post_init__(self):
+        if self.first_position < 0:
+            raise ValueError("first_position must be 0 or more")
 
 
 @dataclass
@@ -249,15 +258,20 @@ class _State:
 
     def update(self, acts: torch.Tensor, window0: int) -> None:
         """acts: [B, T, F] for windows window0 .. window0+B-1."""
-        b, t, f = acts.shape
-        flat = acts.reshape(-1, f)
+        skip = min(self.cfg.first_position, acts.shape[1] - 1)
+        if skip > 0:  # context-only positions: stored as 0, counted nowhere
+            acts = acts.clone()
+            acts[:, :skip] = 0.0
+        scored = acts[:, skip:]
+        b, t, f = scored.shape
+        flat = scored.reshape(-1, f)
         self.count += flat.shape[0]
         # Per-batch sums in fp32 (a few thousand terms), accumulated in fp64.
         self.sum += flat.sum(0).double()
         self.sumsq += (flat * flat).sum(0).double()
         self.n_active += (flat > self.cfg.active_threshold).sum(0)
-        wmax = acts.amax(dim=1).T.contiguous()  # [F, B]
-        wmin = acts.amin(dim=1).T.contiguous()
+        wmax = scored.amax(dim=1).T.contiguous()  # [F, B]
+        wmin = scored.amin(dim=1).T.contiguous()
         self.max = torch.maximum(self.max, wmax.amax(1))
         self.min = torch.minimum(self.min, wmin.amin(1))
         self.top.offer(wmax, wmax, acts, window0)
@@ -288,7 +302,8 @@ class _State:
         filled = torch.isfinite(self.q_key)
         quant = (torch.quantile(self.q_values[:, filled], torch.tensor(QUANTILES), dim=1).T.numpy()
                  if bool(filled.any()) else None)
-        sets = {name: _SetArrays(slot) for name, slot in (("top", self.top), ("bottom", self.bottom),
+        skip = min(self.cfg.first_position, self.length - 1)
+        sets = {name: _SetArrays(slot, skip) for name, slot in (("top", self.top), ("bottom", self.bottom),
                                                           ("pool", self.pool))}
         r_window = self.random_window.numpy()
         r_order = [int(j) for j in np.argsort(r_window, kind="stable") if r_window[j] >= 0]
@@ -301,7 +316,7 @@ class _State:
             exemplars = sets["top"].ranked(i, "top", descending=True)
             exemplars += sets["bottom"].ranked(i, "bottom", descending=False)
             exemplars += sets["pool"].deciles(i)
-            exemplars += [CapturedExemplar("random", None, rank, int(r_window[j]), float(r_acts[i, j].max()),
+            exemplars += [CapturedExemplar("random", None, rank, int(r_window[j]), float(r_acts[i, j, skip:].max()),
                                            r_acts[i, j].copy()) for rank, j in enumerate(r_order)]
             out.append((stats, quantiles, exemplars))
         return out
@@ -310,11 +325,11 @@ class _State:
 class _SetArrays:
     """A slot set as numpy arrays, for building results."""
 
-    def __init__(self, slots: _SlotSet):
+    def __init__(self, slots: _SlotSet, skip: int = 0):
         self.window = slots.window.numpy()
         self.value = slots.value.numpy()
         self.acts = slots.acts.numpy()
-        self.peak = self.acts.max(axis=-1) if self.acts.size else np.zeros(self.window.shape)
+        self.peak = self.acts[..., skip:].max(axis=-1) if self.acts.size else np.zeros(self.window.shape)
 
     def ranked(self, i: int, kind: str, descending: bool) -> list[CapturedExemplar]:
         idx = np.flatnonzero(self.window[i] >= 0)
@@ -369,7 +384,7 @@ def capture(
     bar.close()
     out = [FeatureCapture(site.feature, stats, quantiles, exemplars)
            for site, (stats, quantiles, exemplars) in zip(sites, state.results())]
-    return Capture(out, list(windows), state.count, seconds)
+    return Capture(out, list(windows), len(windows) * length, seconds)  # tokens read, context-only ones included
 
 
 def summarise_values(

@@ -369,9 +369,16 @@ def _window_starts(n_ids: int, length: int, cap: int, seed: int, doc: str) -> li
 # ---------------------------------------------------------------- identity, splits
 
 
-def corpus_spec(source: str, n_tokens: int, length: int, seed: int, max_windows_per_doc: int = 8) -> dict:
+def corpus_spec(source: str, n_tokens: int, length: int, seed: int, max_windows_per_doc: int = 8,
+                first_position: int = 0) -> dict:
     """What identifies a corpus sample, for the store. A local path is made absolute so
-    the same files give the same spec from any working directory."""
+    the same files give the same spec from any working directory.
+
+    ``first_position`` is the capture's (see ``CaptureConfig``): features captured with
+    a window's first positions left out are stored under a sample of their own, so they
+    never mix with features captured with them kept. It is named in the spec only when
+    not 0, so what was stored before the setting existed (every position kept) keeps
+    its identity."""
     if source != "default" and not source.startswith("hf:"):
         path = Path(source).expanduser()
         if path.exists():
@@ -387,7 +394,7 @@ def corpus_spec(source: str, n_tokens: int, length: int, seed: int, max_windows_
         "seed": seed,
         "max_windows_per_doc": max_windows_per_doc,
         "version": CORPUS_VERSION,
-    }
+    } | ({"first_position": first_position} if first_position else {})
 
 
 def window_split(index: int, seed: int = 0) -> str:

@@ -84,7 +84,8 @@ class BenchItem:
 def _stored_windows(db, subject: Subject, config: "BenchConfig", capture_config: CaptureConfig):
     """The corpus sample (the same one ``cache``/``label`` use for these settings),
     written to the store; returns (corpus_id, windows)."""
-    spec = corpus_spec(config.corpus, config.n_tokens, config.window, capture_config.seed)
+    spec = corpus_spec(config.corpus, config.n_tokens, config.window, capture_config.seed,
+                       first_position=capture_config.first_position)
     corpus_id = store.upsert_corpus(db, config.corpus, spec)
     windows = corpus_windows(subject.tokenizer, config.corpus, n_tokens=config.n_tokens, length=config.window,
                              seed=capture_config.seed)

@@ -32,10 +32,13 @@ def _parse_layers(text: str) -> list[int]:
 @click.option("--top-k", type=click.IntRange(min=1), default=50, show_default=True, help="Top windows kept per feature.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Windows per forward pass.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--keep-first-position", is_flag=True,
+              help="Measure each window's first token too (by default it is context only: many units read high "
+                   "on whatever token comes first). Stored apart from captures without it.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @pass_ctx
 @user_errors
-def cache(obj: Context, layers, site, source, n_tokens, length, top_k, batch_size, seed, as_json):
+def cache(obj: Context, layers, site, source, n_tokens, length, top_k, batch_size, seed, keep_first_position, as_json):
     """Capture statistics and exemplars for every feature of some layers into the store.
 
     Resumable: features already stored for this model and corpus sample are skipped.
@@ -47,7 +50,7 @@ def cache(obj: Context, layers, site, source, n_tokens, length, top_k, batch_siz
     features = []
     for layer in _parse_layers(layers):
         features += subject.features(f"{site}:{layer}:*")
-    config = CaptureConfig(top_k=top_k, batch_size=batch_size, seed=seed)
+    config = CaptureConfig(top_k=top_k, batch_size=batch_size, seed=seed, first_position=0 if keep_first_position else 1)
     summary = cache_features(obj.db(), subject, features, source=source, n_tokens=n_tokens, length=length,
                              config=config, progress=obj.progress)
     if as_json:

@@ -20,12 +20,21 @@ from .common import Context, budget_options, echo_json, pass_ctx, split_csv, use
 @click.option("--tokens", "n_tokens", type=click.IntRange(min=64), default=20_000, show_default=True,
               help="Corpus tokens to capture when the feature is missing.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--keep-first-position", is_flag=True,
+              help="Measure each window's first token too when capturing (by default it is context only).")
 @budget_options
+@click.option("--guided", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="on: the first steps of each round test each hypothesis in turn; off: the LLM chooses every "
+                   "experiment within its budget; auto: on for the embedded and other local models, off for "
+                   "endpoints with native function calling.")
+@click.option("--baseline/--no-baseline", default=True, show_default=True,
+              help="Also explain the feature in one call of the same LLM, scored the same way, for the cost ledger "
+                   "(score gained per extra call).")
 @click.option("--json", "as_json", is_flag=True, help="Print the investigation as JSON.")
 @pass_ctx
 @user_errors
-def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_tokens, seed, budget_llm, budget_tools,
-                budget_seconds, as_json):
+def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_tokens, seed, keep_first_position,
+                budget_llm, budget_tools, budget_seconds, guided, baseline, as_json):
     """Investigate FEATURE with the agent: hypotheses, experiments, verdicts, explanation.
 
     The agent forms competing hypotheses, designs texts and interventions that could
@@ -43,10 +52,11 @@ def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_
         raise click.UsageError(f"investigate takes one feature, not {len(feats)}")
     config = LabelConfig(methods=("agent",), explainer=explainer, simulator=simulator, scorers=split_csv(scorers),
                          seed=seed, corpus=source, n_tokens=n_tokens, agent_llm_calls=budget_llm,
-                         agent_tool_calls=budget_tools, agent_seconds=budget_seconds)
+                         agent_tool_calls=budget_tools, agent_seconds=budget_seconds, agent_guided=guided,
+                         keep_first_position=keep_first_position)
     db = obj.db()
     say = (lambda msg: click.echo(msg, err=True)) if not obj.quiet else None
-    report = investigate_feature(db, subject, feats[0], config, progress=say)
+    report = investigate_feature(db, subject, feats[0], config, progress=say, baseline=baseline)
     if as_json:
         echo_json(report)
         return
@@ -71,7 +81,26 @@ def format_investigation(report: dict) -> str:
     u = report["usage"] or {}
     lines.append(f"cost: {u.get('llm_calls', 0)} LLM calls, {u.get('prompt_tokens', 0) + u.get('completion_tokens', 0)} "
                  f"tokens, {u.get('tool_calls', 0)} tool calls, {u.get('seconds', 0):.0f}s")
+    lines += _ledger_lines(report.get("ledger") or {})
     return "\n".join(lines)
+
+
+def _ledger_lines(ledger: dict) -> list[str]:
+    """The cost ledger: the agent beside one call of the same LLM, both scored on the test split."""
+    if not ledger.get("agent"):
+        return []
+    value = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    a = ledger["agent"]
+    lines = ["", "cost ledger (held-out simulation on the test split, never the agent's probes):",
+             f"  agent    {a['llm_calls']:>3} calls {a['tokens']:>7} tokens {a['experiments']:>3} experiments "
+             f"{a['probes']:>3} probe texts  score {value(a['score'])}"]
+    if ledger.get("oneshot"):
+        b = ledger["oneshot"]
+        lines.append(f"  one-shot {b['llm_calls']:>3} calls {b['tokens']:>7} tokens                               "
+                     f"score {value(b['score'])}")
+        gain = ledger.get("gain_per_call")
+        lines.append(f"  score gained per call: {'n/a' if gain is None else f'{gain:+.4f}'}")
+    return lines
 
 
 # ------------------------------------------------------------------ bench

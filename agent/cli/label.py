@@ -41,6 +41,8 @@ from .common import Context, budget_options, echo_json, pass_ctx, split_csv, use
 @click.option("--tokens", "n_tokens", type=click.IntRange(min=64), default=20_000, show_default=True,
               help="Corpus tokens to capture when features are missing.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--keep-first-position", is_flag=True,
+              help="Measure each window's first token too when capturing (by default it is context only).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write the HTML report [default: label-report.html next to the database].")
 @click.option("--threshold", type=float, default=0.3, show_default=True,
@@ -50,7 +52,7 @@ from .common import Context, budget_options, echo_json, pass_ctx, split_csv, use
 @pass_ctx
 @user_errors
 def label(obj: Context, features, methods, explainer, simulator, scorers, k, concurrency, n_top, n_random,
-          score_length, style, source, n_tokens, seed, report_path, threshold, budget_llm, budget_tools,
+          score_length, style, source, n_tokens, seed, keep_first_position, report_path, threshold, budget_llm, budget_tools,
           budget_seconds, as_json):
     """Explain FEATURES (e.g. mlp:15:0-19) and score every explanation on held-out data.
 
@@ -72,7 +74,8 @@ def label(obj: Context, features, methods, explainer, simulator, scorers, k, con
                          scorers=scorers, k=k, n_top=n_top, n_random=n_random,
                          score_length=score_length, style=style, seed=seed,
                          corpus=source, n_tokens=n_tokens, threshold=threshold, agent_llm_calls=budget_llm,
-                         agent_tool_calls=budget_tools, agent_seconds=budget_seconds)
+                         agent_tool_calls=budget_tools, agent_seconds=budget_seconds,
+                         keep_first_position=keep_first_position)
     subject = obj.subject_with_directions()
     feats = [f for spec in features for f in subject.features(spec)]
     if not feats:

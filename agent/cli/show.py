@@ -10,8 +10,9 @@ from .common import Context, echo_json, pass_ctx, user_errors
 
 
 def _mark(tokens: list[str], acts, top: float, width: int = 24) -> str:
-    """The window around its peak, activating tokens marked [[like this]]^level (0-10)."""
+    """The window around its peak, activating tokens marked ⟦like this|level⟧ (1-10)."""
     import numpy as np
+    from mechanic.agent.explainers import mark_token
 
     acts = np.asarray(acts, dtype=float)
     peak = int(np.argmax(np.abs(acts)))
@@ -19,8 +20,7 @@ def _mark(tokens: list[str], acts, top: float, width: int = 24) -> str:
     out = []
     for tok, a in zip(tokens[lo:hi], acts[lo:hi]):
         level = int(10 * max(a, 0.0) / top) if top > 0 else 0
-        text = tok.replace("\n", "⏎")
-        out.append(f"[[{text}]]^{level}" if level >= 1 else text)
+        out.append(mark_token(tok, level) if level >= 1 else tok.replace("\n", "⏎"))
     return "".join(out)
 
 
@@ -82,7 +82,7 @@ def show(obj: Context, feature: str, n_exemplars: int, as_json: bool):
     elif outputs.get("reason"):
         click.echo(f"  output side: {outputs['reason']}")
     peak = row["max"]
-    click.echo(f"\n  top exemplars (activation level 0-10 of max {peak:.3g} marked [[token]]^level)")
+    click.echo(f"\n  top exemplars (activation level 0-10 of max {peak:.3g} marked ⟦token|level⟧)")
     for e in top[:n_exemplars]:
         click.echo(f"  {e.max_act:8.3f}  {_mark(subject.token_strings(e.tokens), e.activations, peak)}")
     if bottom:

@@ -7,7 +7,7 @@ grammar and lets the simulator choose, with no LLM; ``oneshot`` makes one LLM ca
 from .base import Explainer, ExplainResult, ParseError, parse_explanation
 from .bestofk import BestOfKExplainer, Selector
 from .oneshot import STYLES, OneShotExplainer
-from .render import marked_excerpt, render_chat_evidence, top_words
+from .render import mark_token, marked_excerpt, render_chat_evidence, top_words
 from .search import SearchExplainer, train_records
 from .tokens import TokensExplainer
 
@@ -21,6 +21,7 @@ __all__ = [
     "SearchExplainer",
     "Selector",
     "TokensExplainer",
+    "mark_token",
     "marked_excerpt",
     "parse_explanation",
     "render_chat_evidence",

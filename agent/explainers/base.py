@@ -49,7 +49,22 @@ _PREFIXES = re.compile(
     r"^(?:(?:label|explanation|description|answer|the (?:unit|neuron|feature) (?:fires|activates) on)\s*[:\-]?\s*)+",
     re.IGNORECASE,
 )
-_ECHOES = ("[[", "]]", "->", "words:", "<data>", "</data>")
+_ECHOES = ("[[", "]]", "⟦", "⟧", "->", "words:", "<data>", "</data>")
+
+
+def _unquote(text: str) -> str:
+    """``text`` without quotes that wrap the whole of it, or that stand alone at one
+    end; a quote that closes a quoted word inside (``sentence-initial 'The'``) stays."""
+    for _ in range(2):
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+            text = text[1:-1].strip()
+        elif text and text[0] in "\"'" and text.count(text[0]) == 1:
+            text = text[1:].strip()
+        elif text and text[-1] in "\"'" and text.count(text[-1]) == 1:
+            text = text[:-1].strip()
+        else:
+            break
+    return text
 
 
 def parse_explanation(reply: str) -> str:
@@ -60,8 +75,8 @@ def parse_explanation(reply: str) -> str:
     lines = [ln.strip() for ln in (reply or "").strip().splitlines() if ln.strip()]
     if not lines:
         raise ParseError("empty reply")
-    text = lines[0].strip().strip("\"'`*").strip()
-    text = _PREFIXES.sub("", text).strip().strip("\"'`").strip()
+    text = _unquote(lines[0].strip().strip("`*").strip())
+    text = _unquote(_PREFIXES.sub("", text).strip().strip("`").strip().rstrip(".").strip())
     text = text.rstrip(".").strip()
     if not text:
         raise ParseError("reply has no explanation after its prefix")

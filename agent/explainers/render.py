@@ -10,20 +10,33 @@ import numpy as np
 from mechanic.agent.evidence import Evidence
 from mechanic.evals.records import Record, crop, normalize_to_ten
 
-__all__ = ["marked_excerpt", "render_chat_evidence", "top_words"]
+__all__ = ["MARK_CLOSE", "MARK_OPEN", "mark_token", "marked_excerpt", "render_chat_evidence", "top_words"]
+
+# A marked token is written ⟦token⟧, or ⟦token|N⟧ with its level: brackets that ordinary
+# text does not use, with the level inside them, so a mark never runs into the digits
+# or words that follow it ("0⟦x|10⟧1", not "0[[x]]^101").
+MARK_OPEN, MARK_CLOSE = "⟦", "⟧"
 
 
 def _visible(token: str) -> str:
     return token.replace("\n", "⏎").replace("\t", "⇥")
 
 
+def mark_token(token: str, level: int | None = None) -> str:
+    """``token`` as a marked token: ``⟦token⟧``, or ``⟦token|level⟧``. Newlines and tabs
+    are made visible, and a bracket of the mark's own kind inside the token becomes a
+    plain one, so every mark reads back unambiguously (the level follows the last ``|``)."""
+    shown = _visible(token).replace(MARK_OPEN, "[").replace(MARK_CLOSE, "]")
+    return f"{MARK_OPEN}{shown}{MARK_CLOSE}" if level is None else f"{MARK_OPEN}{shown}|{level}{MARK_CLOSE}"
+
+
 def marked_excerpt(record: Record, scale: float, length: int = 24) -> str:
-    """The excerpt around the record's peak, each firing token as [[token]]^level."""
+    """The excerpt around the record's peak, each firing token as ⟦token|level⟧ (:func:`mark_token`)."""
     rec = crop(record, length)
     levels = normalize_to_ten([rec.activations], scale)[0]
     out = []
     for tok, level in zip(rec.tokens, levels):
-        out.append(f"[[{_visible(tok)}]]^{level}" if level >= 1 else _visible(tok))
+        out.append(mark_token(tok, level) if level >= 1 else _visible(tok))
     return "".join(out).strip()
 
 

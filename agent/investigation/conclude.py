@@ -1,5 +1,6 @@
 """The nodes that conclude: **judge** (precision, recall and causal agreement per
-hypothesis, a verdict each: :mod:`.verdicts`) and **finalize** (surviving
+hypothesis, a verdict each: :mod:`.verdicts`, held back from ``supported`` until
+every cluster of top exemplars was probed: :mod:`.coverage`) and **finalize** (surviving
 hypotheses, and any seed candidates, scored on the *select* split with the
 configured simulator; the best is stored as the explanation, linked to its agent
 run). The test split is never read here."""
@@ -30,12 +31,24 @@ class ConclusionNodes(AgentContext):
         for h in state.get("hypotheses", []):  # each verdict is one UPDATE: rerunning the node is harmless
             if h["round"] == rnd:
                 mine = [e for e in experiments if e["hypothesis_id"] == h["id"] and e["result"] is not None]
-                judged = verdict([e["result"] for e in mine if e["tool"] == "test_hypothesis"],
-                                 [e["result"] for e in mine if e["tool"] == "test_intervention"])
+                tests = [e["result"] for e in mine if e["tool"] == "test_hypothesis"]
+                judged = verdict(tests, [e["result"] for e in mine if e["tool"] == "test_intervention"])
+                covered = self.coverage(tests)
+                typed: dict = {}
+                for t in tests:  # accuracy per probe type over the hypothesis's tests
+                    for kind, v in (t.get("accuracy_by_type") or {}).items():
+                        typed[kind] = {k: typed.get(kind, {}).get(k, 0) + v[k] for k in ("right", "n")}
+                judged["details"]["accuracy_by_type"] = typed
+                judged["details"]["coverage"] = covered
+                if judged["verdict"] == "supported" and covered["unprobed"]:  # the coverage gate
+                    judged["verdict"] = "inconclusive"
+                    judged["details"]["reason"] = ("clusters of the top excerpts never probed: "
+                                                   + ", ".join(repr(t) for t in covered["unprobed"]))
                 store.judge_hypothesis(self.db, h["id"], verdict=judged["verdict"], precision=judged["precision"],
                                        recall=judged["recall"], causal_agreement=judged["causal_agreement"],
                                        details={**judged["details"], "experiments": [e["id"] for e in mine]})
-                h = {**h, **{k: judged[k] for k in ("verdict", "precision", "recall", "causal_agreement")}}
+                h = {**h, **{k: judged[k] for k in ("verdict", "precision", "recall", "causal_agreement")},
+                     "accuracy_by_type": typed}
                 self.say(f"  judged {h['text']!r}: {h['verdict']}")
             hypotheses.append(h)
         store.update_agent_run(self.db, self.agent_run_id, usage=usage_row(state))

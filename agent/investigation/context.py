@@ -11,6 +11,7 @@ from mechanic import store
 from mechanic.evals.lm import LLM, Usage
 from mechanic.tools import Subject
 
+from .coverage import clusters, coverage, probe_texts
 from .drivers import make_driver
 from .instruments import Instruments
 from .state import METHOD, AgentConfig, State
@@ -42,6 +43,7 @@ class AgentContext:
         self.driver = make_driver(config.driver, llm, retries=config.retries, seed=config.seed)
         self.say = say
         self._node_start = time.perf_counter()
+        self._clusters: list[dict] | None = None
 
     # ------------------------------------------------------------- budgets
     def _begin(self) -> None:
@@ -65,6 +67,20 @@ class AgentContext:
                 "prompt_tokens": state.get("prompt_tokens", 0) + used.prompt_tokens,
                 "completion_tokens": state.get("completion_tokens", 0) + used.completion_tokens,
                 "tool_calls": state.get("tool_calls", 0) + tools, "seconds": self._elapsed(state)}
+
+    def clusters(self) -> list[dict]:
+        """The clusters of the top train exemplars (:func:`~.coverage.clusters`), read once."""
+        if self._clusters is None:
+            top = store.get_exemplars(self.db, self.row["id"], kind="top", split="train")[:10]
+            self._clusters = clusters([self.subject.token_strings(e.tokens) for e in top],
+                                      [e.activations for e in top])
+        return self._clusters
+
+    def coverage(self, tests: list[dict]) -> dict:
+        """Which clusters the texts of these ``test_hypothesis`` results probe (:func:`~.coverage.coverage`)."""
+        tokens = [self.subject.token_strings(self.subject.tokenizer(t, add_special_tokens=False)["input_ids"])
+                  for t in probe_texts(tests)]
+        return coverage(self.clusters(), tokens)
 
     # ---------------------------------------------------------- experiments
     def _run_tool(self, step: int, name: str, arguments: dict, hypothesis_id: int | None) -> str:

@@ -1,7 +1,7 @@
 """The nodes that experiment: **design** (the LLM picks one experiment per step
 through a driver, :mod:`.drivers`) and **run** (the instruments execute it and it is
-stored). With ``guided`` (the default) each hypothesis first gets one
-``test_hypothesis``, then the LLM chooses freely until it calls ``finish`` or the
+stored). When guided (by default, models driven by JSON steps: the small local ones)
+each hypothesis first gets one ``test_hypothesis``, then the LLM chooses freely until it calls ``finish`` or the
 round's steps are spent; a step without a valid call counts as spent, so a model
 that never produces one cannot loop."""
 
@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 
-from mechanic import prompts
+from mechanic import prompts, store
 from mechanic.evals.lm import Usage
 
 from .context import AgentContext
+from .drivers import NativeToolDriver
 from .instruments import Instruments, hide_name, shown_name
 from .state import State
 from .toolschema import ToolError, validate_arguments
 
-__all__ = ["ExperimentNodes", "FINISH"]
+__all__ = ["ExperimentNodes", "FINISH", "clip_lines"]
 
 FINISH = {"name": "finish", "description": "End the experiments of this round; the hypotheses are then judged.",
           "parameters": {"type": "object", "properties": {}, "required": [], "additionalProperties": False}}
@@ -36,10 +37,21 @@ class ExperimentNodes(AgentContext):
         current = self._current(state)
         hyps = "\n".join(f"{i}. {h['text']}" + (f" (quiet on: {h['prediction']})" if h.get("prediction") else "")
                          for i, h in enumerate(current, 1))
-        observations = "\n\n".join(o[:600] for o in state.get("observations", [])[-4:]) or "(none yet)"
+        found = self.clusters()
+        if found:
+            tested = [e["result"] for e in store.get_experiments(self.db, self.agent_run_id)
+                      if e["tool"] == "test_hypothesis" and e["result"] is not None
+                      and e["hypothesis_id"] in {h["id"] for h in current}]
+            covered = self.coverage(tested)
+            hyps += ("\nThe top excerpts peak on these tokens (clusters, with how many excerpts): "
+                     + ", ".join(f"{c['token']!r} ({c['count']})" for c in found)
+                     + ". No hypothesis is judged supported until test_hypothesis texts have probed every cluster; "
+                     + ("not yet probed: " + ", ".join(repr(t) for t in covered["unprobed"]) if covered["unprobed"]
+                        else "all are probed") + ".")
+        observations = "\n\n".join(clip_lines(o) for o in state.get("observations", [])[-4:]) or "(none yet)"
         schemas = [*(_focused(s, len(current)) for s in self.instruments.schemas(list(self.config.tools))), FINISH]
         guided = list(state.get("guided", []))
-        only = next((i for i in range(1, len(current) + 1) if i not in guided), None) if self.config.guided else None
+        only = next((i for i in range(1, len(current) + 1) if i not in guided), None) if self._guided() else None
         offered = schemas
         if only is not None:  # each hypothesis gets one falsification test before free choice
             guided.append(only)
@@ -47,6 +59,7 @@ class ExperimentNodes(AgentContext):
         tools = "\n".join(f"- {s['name']}({', '.join(s['parameters']['properties'])}): {s['description']}"
                           for s in schemas)
         prompt = hide_name(prompts.render("agent_step", feature=shown_name(self.row), evidence=state["evidence"],
+                                          threshold=f"{self.instruments.threshold:.3g}", peak=f"{self.row['max']:.3g}",
                                           hypotheses=hyps, observations=observations, tools=tools,
                                           steps_left=self.config.steps_per_round - state.get("round_steps", 0)),
                            self.row)
@@ -87,6 +100,15 @@ class ExperimentNodes(AgentContext):
                 "observations": [*state.get("observations", []), f"{call['tool']}: {summary}"],
                 "seen": [*state.get("seen", []), key], **self._spent(state, Usage(), tools=tools)}
 
+    def _guided(self) -> bool:
+        """Whether this round's first steps are guided (see :class:`~.state.AgentConfig`):
+        under ``auto``, when the model picks its calls through JSON steps (a small local
+        model, or an endpoint that rejected native tools); a model with native function
+        calling chooses every experiment itself."""
+        if self.config.guided != "auto":
+            return bool(self.config.guided)
+        return not isinstance(self.driver, NativeToolDriver) or self.driver.fallback is not None
+
     def _validate(self, state: State, only: int | None = None):
         """The driver's check of a proposed call: valid arguments, an existing
         hypothesis, real example texts, and (when ``only``) the guided test."""
@@ -105,6 +127,18 @@ class ExperimentNodes(AgentContext):
                 raise ToolError(f"call test_hypothesis for hypothesis {only} now")
 
         return check
+
+
+def clip_lines(text: str, limit: int = 1500) -> str:
+    """``text`` cut to about ``limit`` characters between lines, never inside one (a
+    line is a whole result: a cut would leave half a word or half a number)."""
+    lines, size = [], 0
+    for i, line in enumerate(text.splitlines()):
+        if lines and size + len(line) > limit:
+            return "\n".join([*lines, f"(… {len(text.splitlines()) - i} more lines)"])
+        lines.append(line)
+        size += len(line) + 1
+    return "\n".join(lines)
 
 
 def _focused(schema: dict, n_hypotheses: int, only: int | None = None) -> dict:

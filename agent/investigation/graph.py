@@ -30,8 +30,8 @@ class Agent(HypothesisNodes, ExperimentNodes, ConclusionNodes):
     def after_design(self, state: State) -> str:
         if state.get("pending"):
             return "run"
-        if state.get("stop"):
-            return "finalize"
+        if state.get("stop"):  # judged first: the experiments run before the budget ran out count
+            return "judge" if self._current(state) else "finalize"
         return "judge" if state.get("end_round") else "design"
 
     def after_judge(self, state: State) -> str:

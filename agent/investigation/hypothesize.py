@@ -12,6 +12,7 @@ from ..evidence import load_evidence
 from ..explainers import OneShotExplainer, ParseError, parse_explanation
 from .context import AgentContext
 from .drivers import parse_json_object
+from .experiments import clip_lines
 from .instruments import hide_name, shown_name
 from .state import State
 from .toolschema import ToolError
@@ -39,12 +40,16 @@ class HypothesisNodes(AgentContext):
         previous = ""
         if judged:
             lines = [f"- {h['text']}: {h.get('verdict') or 'untested'}" + _measured(h) for h in judged]
-            previous = ("\nHypotheses already tested (replace the refuted ones; sharpen the rest):\n"
+            results = "\n\n".join(clip_lines(o) for o in state.get("observations", [])) or "(none)"
+            previous = ("\nResults of the last round's experiments, the last one included:\n<data>\n" + results
+                        + "\n</data>\nHypotheses already tested (replace the refuted ones; sharpen the rest):\n"
                         + "\n".join(lines) + "\n")
         n = self.config.n_hypotheses
         # tool results in the evidence may name the unit: every prompt shows only its opaque name
         prompt = hide_name(prompts.render("agent_hypothesize", feature=shown_name(self.row),
-                                          evidence=state["evidence"], previous=previous, n=n), self.row)
+                                          evidence=state["evidence"], previous=previous, n=n,
+                                          threshold=f"{self.instruments.threshold:.3g}", peak=f"{self.row['max']:.3g}"),
+                           self.row)
         texts: list[tuple[str, str]] = []
         known = {h["text"].lower() for h in judged}
         if self._fewshot():
@@ -111,6 +116,8 @@ class HypothesisNodes(AgentContext):
 
 def _measured(h: dict) -> str:
     parts = [f"{k} {h[k]:.2f}" for k in ("precision", "recall") if h.get(k) is not None]
+    typed = h.get("accuracy_by_type") or {}
+    parts += [f"{k.replace('_', '-')} {v['right']}/{v['n']}" for k, v in typed.items() if k in ("edge_case", "adversarial")]
     return f" ({', '.join(parts)})" if parts else ""
 
 

@@ -13,7 +13,9 @@
   fail; in later rounds the judged ones are shown so refuted ones are revised.
 * **design / run** — the LLM picks one experiment per step through a driver
   (:mod:`.drivers`); the run node executes it with the instruments and stores it.
-  With ``guided`` (the default) each hypothesis first gets one ``test_hypothesis``
+  When guided (by default for JSON-step models, the small local ones; a model with
+  native function calling, or ``guided=False``, chooses every experiment) each
+  hypothesis first gets one ``test_hypothesis``
   (activating and near-miss texts the LLM writes), then the LLM chooses freely
   until it calls ``finish`` or the round's steps are spent; a step without a valid
   call counts as spent, so a model that never produces one cannot loop.

@@ -14,8 +14,8 @@ __all__ = ["AgentConfig", "DESIGN_TOOLS", "METHOD", "State"]
 
 METHOD = "agent"
 # What the LLM may call while testing hypotheses (finish is added).
-DESIGN_TOOLS = ("test_hypothesis", "test_intervention", "activations", "exemplars", "output_tokens", "steer",
-                "ablate", "compare", "feature_stats")
+DESIGN_TOOLS = ("test_hypothesis", "test_intervention", "activations", "minimal_pair", "exemplars", "token_rate",
+                "output_tokens", "steer", "ablate", "compare", "feature_stats")
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,9 @@ class AgentConfig:
     steps_per_round: int = 4  # experiments the LLM may run per round
     retries: int = 2  # extra attempts when a reply is unusable
     hypothesis_style: str = "auto"  # json (chat models) | fewshot (sampled few-shot labels) | auto: by the model
-    guided: bool = True  # first ask for one test_hypothesis per hypothesis, then let the LLM choose freely
+    # first ask for one test_hypothesis per hypothesis, then let the LLM choose freely: True, False, or
+    # "auto" (guided for models driven by JSON steps, the small local ones; free for native function calling)
+    guided: bool | str = "auto"
     driver: str = "auto"  # auto | json | native
     tools: tuple[str, ...] = DESIGN_TOOLS
     n_top: int = 5  # select-split windows to choose among candidates
@@ -41,6 +43,8 @@ class AgentConfig:
     def __post_init__(self):
         if self.hypothesis_style not in ("auto", "json", "fewshot"):
             raise ToolError("hypothesis_style must be auto, json or fewshot")
+        if self.guided not in (True, False, "auto"):
+            raise ToolError("guided must be true, false or auto")
         if self.driver not in DRIVERS:
             raise ToolError(f"driver must be one of {', '.join(DRIVERS)}")
         if min(self.max_llm_calls, self.max_tool_calls, self.n_hypotheses, self.max_rounds) < 1:

@@ -35,7 +35,8 @@ def agent_config(config: LabelConfig) -> AgentConfig:
     """The investigation settings a :class:`~.config.LabelConfig` implies."""
     return AgentConfig(max_llm_calls=config.agent_llm_calls, max_tool_calls=config.agent_tool_calls,
                        max_seconds=config.agent_seconds, n_top=config.n_top, n_random=config.n_random,
-                       score_length=config.score_length, seed=config.seed)
+                       score_length=config.score_length, seed=config.seed,
+                       guided={"on": True, "off": False}.get(config.agent_guided, "auto"))
 
 
 def _search(db, subject, row: dict, models: Models, usage: Usage):

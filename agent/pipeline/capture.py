@@ -87,7 +87,7 @@ def cache_features(
     command: str = "cache",
 ) -> CacheSummary:
     """Capture whatever of ``features`` the store lacks for this model and corpus sample."""
-    spec = corpus_spec(source, n_tokens, length, config.seed)
+    spec = corpus_spec(source, n_tokens, length, config.seed, first_position=config.first_position)
     model_id = register_model(db, subject)
     corpus_id = store.upsert_corpus(db, source, spec)
     run_id = store.start_run(

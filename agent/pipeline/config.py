@@ -65,6 +65,7 @@ class LabelConfig:
     agent_llm_calls: int = 24  # agent and tiered: budgets per investigation
     agent_tool_calls: int = 24
     agent_seconds: float = 900.0
+    agent_guided: str = "auto"  # auto | on | off: the agent's first steps test each hypothesis in turn
     threshold: float = 0.3  # tiered: the agent runs where search's select-split simulation score is below this
     n_top: int = 5  # held-out top windows scored per feature (test split)
     n_deciles: int = 10  # held-out activating windows across deciles (detection, fuzzing)
@@ -77,6 +78,7 @@ class LabelConfig:
     corpus: str = "default"
     n_tokens: int = 20_000
     window: int = 64
+    keep_first_position: bool = False  # measure each window's first token too (see CaptureConfig.first_position)
 
     def __post_init__(self):
         object.__setattr__(self, "scorers", canonical_scorers(self.scorers)[0])
@@ -86,6 +88,8 @@ class LabelConfig:
         bad = [s for s in self.scorers if s not in SCORERS]
         if bad:
             raise MechanicError(f"unknown scorer {bad[0]!r}; choose from {', '.join(SCORERS)}")
+        if self.agent_guided not in ("auto", "on", "off"):
+            raise MechanicError("--guided must be auto, on or off")
         if self.k < 1:
             raise MechanicError("--k must be at least 1")
 

@@ -17,7 +17,7 @@ configuration does only what is missing and never duplicates a row.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
 from mechanic import store
@@ -79,6 +79,7 @@ def label(
     """Explain and score ``features`` (capturing what is missing first)."""
     say = progress or (lambda _msg: None)
     start = time.perf_counter()
+    capture_config = replace(capture_config, first_position=0 if config.keep_first_position else 1)
     cache = cache_features(db, subject, features, source=config.corpus, n_tokens=config.n_tokens,
                            length=config.window, config=capture_config, progress=False, command="label:capture")
     model_id = register_model(db, subject)

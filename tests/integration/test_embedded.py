@@ -71,6 +71,6 @@ def test_cache_command_on_one_layer_then_show_and_resume(tmp_path, embedded):
     assert store.open_db(db_path)["features"].count == 1536  # no duplicates
 
     shown = _mechanic("--db", str(db_path), "-q", "show", "mlp:2:100").stdout
-    assert "mlp:2:100" in shown and "top exemplars" in shown and "[[" in shown
+    assert "mlp:2:100" in shown and "top exemplars" in shown and "⟦" in shown
     data = json.loads(_mechanic("--db", str(db_path), "-q", "show", "mlp:2:100", "--json").stdout)
     assert data["feature"] == "mlp:2:100" and len(data["top"]) == 8 and data["output_tokens"]["promoted"]

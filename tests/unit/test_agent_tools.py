@@ -27,7 +27,7 @@ FEATURE = "mlp:1:3"
 def instruments(subject, tmp_path_factory):
     db = store.open_db(tmp_path_factory.mktemp("tools") / "m.db")
     cache_features(db, subject, subject.features(FEATURE), source="default", n_tokens=1024, length=16,
-                   config=CaptureConfig(top_k=8, n_random=8, decile_pool=20, batch_size=16), progress=False)
+                   config=CaptureConfig(top_k=12, n_random=8, decile_pool=20, batch_size=16), progress=False)
     return Instruments(subject, db, store.get_feature(db, subject.name, FEATURE))
 
 
@@ -106,12 +106,13 @@ def test_tools_measure_the_model(instruments, subject):
     assert len(probe.observation.result["top_mlp_neurons"]) == 5
     search = instruments.call("search_by_activation", {"text": "hello", "layer": 1, "n": 3}).observation
     assert [n["feature"].split(":")[:2] for n in search.result["neurons"]] == [["mlp", "1"]] * 3
-    test = instruments.call("test_hypothesis", {"hypothesis": 1, "activating": ["ab", "cd"], "near_miss": ["ef", "gh"]})
-    fires = instruments.call("activations", {"texts": ["ab", "cd", "ef", "gh"]}).observation.result["texts"]
-    assert [t["fires"] for t in fires] == [False, False, True, False]  # this random neuron fires on "ef" only
+    test = instruments.call("test_hypothesis", {"hypothesis": 1, "activating": ["ab", "cd"], "near_miss": ["ell", "gh"]})
+    fires = [t["fires"] for t in instruments.call("activations", {"texts": ["ab", "cd", "ell", "gh"]})
+             .observation.result["texts"]]
+    assert fires == [False, False, True, False]  # this random neuron fires on "l" (not the first token) only
     result = test.observation.result
-    assert (result["fired_activating"], result["fired_near_miss"]) == (0, 1)  # the same counts as above
-    assert "fired on 0/2 activating, 1/2 near-miss texts" in test.observation.summary
+    assert (result["fired_activating"], result["fired_near_miss"]) == (sum(fires[:2]), sum(fires[2:]))  # as above
+    assert f"fired on {sum(fires[:2])}/2 activating, {sum(fires[2:])}/2 near-miss texts" in test.observation.summary
     inter = instruments.call("test_intervention", {"hypothesis": 1, "text": "hello", "action": "steer",
                                                    "expect_up": ["zzzz"]}).observation
     assert inter.result["agreement"] == 0.0 and inter.result["matched"] == []

@@ -42,16 +42,22 @@ CFG = CaptureConfig(top_k=6, bottom_k=4, n_random=5, decile_pool=30, quantile_sa
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)
-def test_capture_equals_manual_recomputation(family):
+@pytest.mark.parametrize("first", [1, 0], ids=["first-left-out", "first-kept"])
+def test_capture_equals_manual_recomputation(family, first):
     subject = tiny_subject(family)
     windows = _windows(60)
     feats = ["mlp:1:5", "attn:2:1", "resid:0:3", "mlp:2:63"]
-    cap = capture(subject, feats, windows, CFG, progress=False)
+    cap = capture(subject, feats, windows, CaptureConfig(**{**CFG.__dict__, "first_position": first}), progress=False)
+    assert cap.n_tokens == 60 * LENGTH  # tokens read (throughput), context-only ones included
     for fc, spec in zip(cap.features, feats):
-        full = _manual(subject, spec, windows)
+        raw = _manual(subject, spec, windows)
+        stored = raw.clone()
+        stored[:, :first] = 0.0  # context-only positions are stored as 0
         for e in fc.exemplars:
-            np.testing.assert_allclose(e.activations, full[e.window_index].numpy(), atol=1e-5)
-        assert fc.stats["count"] == 60 * LENGTH
+            np.testing.assert_allclose(e.activations, stored[e.window_index].numpy(), atol=1e-5)
+            assert e.max_act == pytest.approx(raw[e.window_index, first:].max().item(), abs=1e-5)
+        full = raw[:, first:]  # and count in no statistic
+        assert fc.stats["count"] == 60 * (LENGTH - first)
         assert fc.stats["mean"] == pytest.approx(full.mean().item(), abs=1e-5)
         assert fc.stats["var"] == pytest.approx(full.var(unbiased=False).item(), abs=1e-5)
         assert fc.stats["max"] == pytest.approx(full.max().item(), abs=1e-6)
@@ -65,7 +71,7 @@ def test_streaming_top_and_bottom_k_equal_brute_force():
     feats = subject.features("mlp:1:*")
     cap = capture(subject, feats, windows, CFG, progress=False)
     for i in range(0, 64, 7):
-        full = _manual(subject, f"mlp:1:{i}", windows)
+        full = _manual(subject, f"mlp:1:{i}", windows)[:, CFG.first_position:]
         wmax, wmin = full.amax(1), full.amin(1)
         top = [e.window_index for e in cap.features[i].exemplars if e.kind == "top"]
         assert top == torch.topk(wmax, 6).indices.tolist()
@@ -108,7 +114,7 @@ def test_quantiles_track_the_distribution():
     windows = _windows(40)
     cfg = CaptureConfig(top_k=2, bottom_k=1, n_random=2, decile_pool=5, quantile_samples=100_000, batch_size=8)
     cap = capture(subject, ["mlp:1:4"], windows, cfg, progress=False)
-    full = _manual(subject, "mlp:1:4", windows).flatten()  # reservoir holds every token here
+    full = _manual(subject, "mlp:1:4", windows)[:, cfg.first_position:].flatten()  # the reservoir holds every token
     for q, v in cap.features[0].quantiles.items():
         assert v == pytest.approx(torch.quantile(full, float(q)).item(), abs=1e-6)
 
@@ -161,7 +167,27 @@ def test_activations_on_texts_match_capture_of_same_tokens():
     windows = [Window(0, "t", 0, tuple(subject.tokenizer(text, add_special_tokens=False)["input_ids"]))]
     cap = capture(subject, ["mlp:1:2"], windows, CFG, progress=False)
     top = [e for e in cap.features[0].exemplars if e.kind == "top"][0]
-    np.testing.assert_allclose(out[0].activations["mlp:1:2"], top.activations, atol=1e-5)
+    np.testing.assert_allclose(out[0].activations["mlp:1:2"][1:], top.activations[1:], atol=1e-5)
+    assert top.activations[0] == 0.0  # the first position is context only in capture (raw from activations)
     # padding does not leak into the shorter text
     alone = activations(subject, ["ab"], ["mlp:1:2"])[0]
     np.testing.assert_allclose(out[1].activations["mlp:1:2"], alone.activations["mlp:1:2"], atol=1e-5)
+
+
+def test_a_first_token_artifact_ranks_no_exemplar():
+    """A unit that reads high on whatever token comes first (as planted residual
+    directions do) has no say over the top windows unless the first position is kept."""
+    subject = tiny_subject("llama")
+    windows = _windows(40)
+    raw = _manual(subject, "mlp:1:5", windows)
+    planted = raw.clone()
+    planted[:, 0] += 100.0  # the first token of every window reads far above the rest
+    values = lambda batch: planted[[w.index for w in batch]].unsqueeze(-1).numpy()
+    from mechanic.tools import summarise_values
+
+    kept = summarise_values(windows, values, 1, CaptureConfig(**{**CFG.__dict__, "first_position": 0}))[0]
+    left = summarise_values(windows, values, 1, CFG)[0]
+    top = lambda res: [e for e in res[2] if e.kind == "top"]
+    assert all(int(np.argmax(e.activations)) == 0 for e in top(kept)) and kept[0]["max"] > 99
+    assert left[0]["max"] == pytest.approx(raw[:, 1:].max().item(), abs=1e-5)
+    assert [e.window_index for e in top(left)] == torch.topk(raw[:, 1:].amax(1), 6).indices.tolist()

@@ -70,7 +70,7 @@ def test_top_words_and_chat_rendering():
     ev = _evidence()
     assert top_words(ev.top) == ["January", "March"]
     text = render_chat_evidence(ev)
-    assert "[[ January]]^10" in text and "[[ March]]^8" in text and "' 2020'" in text
+    assert "⟦ January|10⟧" in text and "⟦ March|8⟧" in text and "' 2020'" in text
     assert "most negative" not in text  # min -0.2 is not a real negative side
 
 

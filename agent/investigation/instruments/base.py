@@ -17,10 +17,11 @@ import numpy as np
 from mechanic import store
 from mechanic.tools import Effect, MechanicError, Subject, activations, parse_feature
 
+from ...explainers import mark_token
 from ..toolschema import MAX_ITEMS, ToolError, tool_schema, validate_arguments
 
-__all__ = ["Observation", "ToolBase", "ToolCall", "effect_summary", "fires_threshold", "hide_name", "peak_text",
-           "short_token", "shown_name", "tool"]
+__all__ = ["Observation", "ToolBase", "ToolCall", "effect_summary", "fires_threshold", "firing_rule", "first_position", "hide_name", "peak_text",
+           "peak_token", "short_token", "shown_name", "target_tokens", "tool"]
 
 # A site id that says where a unit is and nothing of what it does.
 _PLAIN_SITE = re.compile(r"^(?:mlp|attn):\d+:\d+$|^sae:[^:]+:\d+$")
@@ -70,7 +71,7 @@ class ToolCall:
         return self.observation.summary if self.observation else f"error: {self.error}"
 
 
-_TEXT_ARGUMENTS = ("texts", "text", "activating", "near_miss", "positive", "negative")
+_TEXT_ARGUMENTS = ("texts", "text", "text_a", "text_b", "activating", "near_miss", "positive", "negative")
 _ELLIPSIS = re.compile(r"\s*(?:\.{2,}|…)[\s.…]*")  # "..." copied from a reply template; "))" or "!!" are real test texts
 
 
@@ -86,19 +87,75 @@ def fires_threshold(stats: dict) -> float:
     return max(0.25 * float(stats.get("max") or 0.0), 1e-6)
 
 
+def first_position(db, row: dict | None) -> int:
+    """The first window position the feature's capture measured (``CaptureConfig.first_position``,
+    recorded in its corpus sample's spec; 0 for captures from before it existed)."""
+    if db is None or not row or row.get("corpus_id") is None:
+        return 0
+    corpus = store.get_corpus(db, row["corpus_id"])
+    return int(((corpus or {}).get("spec") or {}).get("first_position", 0))
+
+
+def firing_rule(threshold: float, peak: float | None = None) -> str:
+    """How "fires" is decided, as every result that counts firing states it."""
+    if peak is not None and peak > 0:
+        return f"fires = activation >= {threshold:.3g}, a quarter of its largest activation on the corpus ({peak:.3g})"
+    return f"fires = activation >= {threshold:.3g}"
+
+
 def short_token(token: str) -> str:
     """A token as shown to the LLM: newlines and tabs made visible."""
     return token.replace("\n", "⏎").replace("\t", "⇥")
 
 
-def peak_text(tokens: list[str], acts: np.ndarray, threshold: float, width: int = 12) -> str:
-    """The text around its peak with firing tokens written [[token]]."""
+def peak_text(tokens: list[str], acts, threshold: float, before: int = 12, after: int = 6,
+              lead: list[str] | tuple[str, ...] = ()) -> str:
+    """The text around its peak, cut only between tokens: at least ``before`` tokens
+    before the peak (taken from ``lead``, the text that precedes these tokens, when the
+    peak is near their start) and ``after`` after it, with every token at or above
+    ``threshold`` written ⟦token⟧ and "…" where text was left out. A short text is
+    shown whole."""
     if not len(tokens):
         return ""
+    acts = np.asarray(acts, dtype=np.float32)
     peak = int(np.argmax(acts))
-    lo, hi = max(0, peak - width + 3), min(len(tokens), peak + 3)
-    return "".join(f"[[{short_token(t)}]]" if a >= threshold else short_token(t)
-                   for t, a in zip(tokens[lo:hi], acts[lo:hi])).strip()
+    lo, hi = max(0, peak - before), min(len(tokens), peak + after + 1)
+    if len(tokens) <= before + after + 1:
+        lo, hi = 0, len(tokens)
+    lead = list(lead)[max(0, len(lead) - (before - (peak - lo))):] if peak - lo < before else []
+    body = "".join(mark_token(t) if a >= threshold else short_token(t) for t, a in zip(tokens[lo:hi], acts[lo:hi]))
+    head = "".join(short_token(t) for t in lead)
+    return ("…" if lo > 0 or lead else "") + head + body + ("…" if hi < len(tokens) else "")
+
+
+def target_tokens(tokens: list[str], target: str) -> list[int]:
+    """The positions of the tokens that overlap an occurrence of ``target`` (any case)
+    in the text the tokens spell."""
+    text, needle = "".join(tokens).lower(), target.lower()
+    ends, pos = [], 0
+    for t in tokens:
+        pos += len(t)
+        ends.append(pos)
+    found: set[int] = set()
+    start = text.find(needle) if needle else -1
+    while start >= 0:
+        stop = start + len(needle)
+        begin = 0
+        for i, end in enumerate(ends):
+            if end > start and begin < stop:
+                found.add(i)
+            begin = end
+        start = text.find(needle, start + 1)
+    return sorted(found)
+
+
+def peak_token(tokens: list[str], acts) -> str:
+    """The token at which ``acts`` peak, quoted, with its value: ``' the' 3.21``."""
+    if not len(tokens):
+        return "(no tokens)"
+    acts = np.asarray(acts, dtype=np.float32)
+    peak = int(np.argmax(acts))
+    return f"{short_token(tokens[peak])!r} {float(acts[peak]):.3g}"
 
 
 def effect_summary(what: str, eff: Effect) -> str:
@@ -117,6 +174,7 @@ class ToolBase:
     order the LLM is shown them, in ``TOOLS``."""
 
     TOOLS: ClassVar[tuple[str, ...]] = ()
+    first_position: int = 0  # the first position measured, as in the capture (earlier ones are context only)
 
     def __init__(self, subject: Subject, db=None, feature_row: dict | None = None,
                  embedder: Callable[[], Any] | None = None):
@@ -127,6 +185,7 @@ class ToolBase:
         self._embedder = None
         self.threshold = fires_threshold(feature_row["stats"] if feature_row and "stats" in feature_row
                                          else (feature_row or {}))
+        self.first_position = first_position(db, feature_row)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -166,7 +225,7 @@ class ToolBase:
         least = 2 if tool == "test_hypothesis" else 1
         for name, value in arguments.items():
             if name in _TEXT_ARGUMENTS:
-                self._texts(value if isinstance(value, list) else [value], name, least if name != "text" else 1)
+                self._texts(value if isinstance(value, list) else [value], name, least if isinstance(value, list) else 1)
 
     # ----------------------------------------------------- argument checks
     def _feature(self, feature: str) -> str:
@@ -218,6 +277,30 @@ class ToolBase:
             raise ToolError(f"{feature} has no stored statistics; only features captured with `mechanic cache` do")
         return row
 
+    def _rule(self, feature: str, threshold: float) -> str:
+        """:func:`firing_rule` for ``feature`` (its corpus max when stored), and which
+        positions are left out."""
+        try:
+            peak = float(self._stored_row(feature)["max"])
+        except ToolError:
+            peak = None
+        rule = firing_rule(threshold, peak if threshold == fires_threshold({"max": peak or 0.0}) else None)
+        if self.first_position:
+            rule += (f"; the first {self.first_position} token(s) of each text are context only and read 0, as in "
+                     f"the corpus capture: put a word before the one under test")
+        return rule
+
+    def _measure(self, texts: list[str], features: list[str]):
+        """Per-token activations of ``features`` on ``texts`` (``TextActivations``),
+        with the context-only first positions read as 0, as the capture stores them."""
+        runs = activations(self.subject, texts, features)
+        for r in runs:
+            for f in features:
+                values = r.activations[f]
+                for i in range(min(self.first_position, len(values) - 1)):
+                    values[i] = 0.0
+        return runs
+
     def _threshold(self, feature: str) -> float:
         """The firing threshold of ``feature``: from its stored statistics, else a
         quarter of the largest activation measured (see :func:`fires_threshold`)."""
@@ -229,11 +312,13 @@ class ToolBase:
             return float("nan")  # unknown: the caller decides from the measurements
 
     def _max_acts(self, texts: list[str], feature: str) -> tuple[list[tuple[float, str]], float]:
-        """Each text's largest activation of ``feature`` and its peak excerpt, and the threshold used."""
+        """Each text's largest activation of ``feature`` and how it is shown (the peak
+        token with its value, then the text with firing tokens marked), and the threshold used."""
         runs = [(r, np.asarray(r.activations[feature], dtype=np.float32))
-                for r in activations(self.subject, texts, [feature])]
+                for r in self._measure(texts, [feature])]
         threshold = self._threshold(feature)
         if threshold != threshold:  # no statistics: relative to the largest value seen here
             threshold = fires_threshold({"max": max((float(a.max()) for _, a in runs if len(a)), default=0.0)})
-        out = [(float(a.max()) if len(a) else 0.0, peak_text(r.tokens, a, threshold)) for r, a in runs]
+        out = [(float(a.max()) if len(a) else 0.0, f"peak {peak_token(r.tokens, a)}: {peak_text(r.tokens, a, threshold)}")
+               for r, a in runs]
         return out, threshold

@@ -25,5 +25,6 @@ class Instruments(ReadingTools, CausalTools, SearchTools, HypothesisTools):
     (semantic search)."""
 
     # The order the LLM is shown the tools in (the JSON-step prompts list them so).
-    TOOLS = ("activations", "exemplars", "feature_stats", "output_tokens", "ablate", "ablate_site", "steer", "probe",
-             "compare", "search_explanations", "search_by_activation", "test_hypothesis", "test_intervention")
+    TOOLS = ("activations", "exemplars", "token_rate", "minimal_pair", "feature_stats", "output_tokens", "ablate",
+             "ablate_site", "steer", "probe", "compare", "search_explanations", "search_by_activation",
+             "test_hypothesis", "test_intervention")
