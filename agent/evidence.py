@@ -158,8 +158,8 @@ def quiet_windows(db, subject: Subject, feature_row: dict, *, split: str = "test
             a[: min(skip, len(a) - 1)] = 0.0
             ids = [int(t) for t in w.tokens]
             if length is not None:
-                start = quietest_span(a, length)
-                ids, a = ids[start: start + length], a[start: start + length]
+                at = quietest_span(a, length)
+                ids, a = ids[at: at + length], a[at: at + length]
             if triggers is not None and not triggers & set(ids):
                 continue
             if a.max() <= threshold and len(out) < n:
