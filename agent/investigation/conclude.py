@@ -30,12 +30,16 @@ class ConclusionNodes(AgentContext):
         for h in state.get("hypotheses", []):  # each verdict is one UPDATE: rerunning the node is harmless
             if h["round"] == rnd:
                 mine = [e for e in experiments if e["hypothesis_id"] == h["id"] and e["result"] is not None]
-                judged = verdict([e["result"] for e in mine if e["tool"] == "test_hypothesis"],
-                                 [e["result"] for e in mine if e["tool"] == "test_intervention"])
+                by_tool = {name: [e["result"] for e in mine if e["tool"] == name]
+                           for name in ("test_hypothesis", "test_intervention", "test_on_corpus", "counterfactual")}
+                judged = verdict(by_tool["test_hypothesis"], by_tool["test_intervention"], by_tool["test_on_corpus"],
+                                 by_tool["counterfactual"])
+                extra = {"source": h["source"], "rule": h.get("rule")} if h.get("source") else {}
                 store.judge_hypothesis(self.db, h["id"], verdict=judged["verdict"], precision=judged["precision"],
                                        recall=judged["recall"], causal_agreement=judged["causal_agreement"],
-                                       details={**judged["details"], "experiments": [e["id"] for e in mine]})
-                h = {**h, **{k: judged[k] for k in ("verdict", "precision", "recall", "causal_agreement")}}
+                                       details={**judged["details"], **extra,
+                                                "experiments": [e["id"] for e in mine]})
+                h = {**h, **{k: judged[k] for k in ("verdict", "precision", "recall", "causal_agreement", "reading")}}
                 self.say(f"  judged {h['text']!r}: {h['verdict']}")
             hypotheses.append(h)
         store.update_agent_run(self.db, self.agent_run_id, usage=usage_row(state))
@@ -68,7 +72,7 @@ class ConclusionNodes(AgentContext):
         if not hypotheses:
             return None, {}
         survivors = [h for h in hypotheses if h.get("verdict") != "refuted"]
-        rank = {"supported": 0, "inconclusive": 1, "refuted": 2}
+        rank = {"supported": 0, "partial": 1, "inconclusive": 1, "refuted": 2}
         candidates = sorted(survivors or hypotheses, key=lambda h: (rank.get(h.get("verdict"), 1), -h["round"]))
         texts = list(dict.fromkeys([*(h["text"] for h in candidates), *self.seed_candidates]))
         scores = self._select_scores(texts)
