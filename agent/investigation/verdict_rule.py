@@ -21,8 +21,8 @@ texts out of two is weak evidence and forty out of forty is strong. A measure is
 not), **low** when its upper bound falls below :data:`LOW` (surely not right two
 times in three: a precision of 0.50 — the near misses fire as often as the targets —
 is low from about 24 tests on), and **unsure** otherwise; ``unmeasured`` when it has
-no trials. (High is checked first: a rate just above one half on hundreds of trials
-is high.)
+no trials; **weak** when unsure with a rate below one half so far. (High is checked
+first: a rate just above one half on hundreds of trials is high.)
 
 =============  ==============  ======================================  ==========================
 precision      recall          verdict                                 reading
@@ -32,6 +32,9 @@ high           low             ``partial``                             narrower 
 low            high            ``partial``                             broader than stated
 low            low             ``refuted``                             neither all nor only
 unmeasured     low             ``refuted``                             never fires where stated
+low            unmeasured      ``refuted``                             fires where it says nothing
+low            weak            ``refuted``                             mostly wrong
+weak           low             ``refuted``                             mostly wrong
 any other      any other       ``inconclusive``                        not enough evidence
 =============  ==============  ======================================  ==========================
 
@@ -117,7 +120,13 @@ _TABLE = {
     ("low", "high"): ("partial", "broader than stated: fires where stated, and as much where it should not"),
     ("low", "low"): ("refuted", "neither all nor only"),
     ("unmeasured", "low"): ("refuted", "never fires where stated"),
+    ("low", "unmeasured"): ("refuted", "fires where the hypothesis says nothing"),
 }
+
+
+def _weak(count: Count | None, level: str) -> bool:
+    """Low, unmeasured, or unsure with a rate below one half so far."""
+    return level in ("low", "unmeasured") or (level == "unsure" and count is not None and count.rate < HIGH)
 
 
 def decide(precision: Count | None, recall: Count | None, causal: Count | None = None) -> Decision:
@@ -127,6 +136,9 @@ def decide(precision: Count | None, recall: Count | None, causal: Count | None =
                  for name, c in (("precision", precision), ("recall", recall), ("causal", causal))}
     verdict, reading = _TABLE.get((levels["precision"], levels["recall"]),
                                   ("inconclusive", "not enough evidence either way"))
+    if verdict == "inconclusive" and ((levels["precision"] == "low" and _weak(recall, levels["recall"]))
+                                      or (levels["recall"] == "low" and _weak(precision, levels["precision"]))):
+        verdict, reading = "refuted", "mostly wrong: one measure surely low, the other no better than one half"
     if verdict == "supported" and levels["causal"] == "low":
         verdict, reading = "inconclusive", "fires as stated, but the edits it names do not move it"
     return Decision(verdict, reading, levels, intervals)
@@ -137,5 +149,6 @@ def rule_text() -> str:
     return (f"each measure (precision, recall, edits that went as predicted) is a count with a "
             f"{int(CONFIDENCE * 100)}% interval; high if its lower bound is >= {HIGH}, low if its upper bound is "
             f"< {LOW:.2f}. Supported: precision and recall high. Partial: one high, the other low (narrower or broader "
-            f"than stated). Refuted: both low, or it never fires where stated. Otherwise inconclusive: more tests "
+            f"than stated). Refuted: one low and the other low, unmeasured or below one half so far (e.g. it never "
+            f"fires where stated). Otherwise inconclusive: more tests "
             f"are needed. Edits that go against the hypothesis withdraw support.")

@@ -140,7 +140,7 @@ def test_the_corpus_test_reads_fresh_windows_and_counts_honestly(subject, stored
                              length=16, seed=spec["seed"])
     stored_docs = {w.doc for w in store.get_windows(db, row["corpus_id"], range(first)).values()}
     fresh = [windows[i] for i in result["windows"]]
-    assert not stored_docs & {w.doc for w in fresh} and len(fresh) == 32
+    assert not stored_docs & {w.doc for w in fresh} and len(fresh) == 64
     # the counts, recomputed from the real activations and the simulator's reading
     acts = activations_on_ids(subject, FEATURE, [w.tokens for w in fresh])
     from mechanic.evals.records import Record

@@ -36,6 +36,10 @@ def test_levels(count, level):
     ((20, 40), (20, 20), None, "partial", "broader than stated"),
     ((3, 20), (4, 20), None, "refuted", "neither all nor only"),
     ((0, 0), (0, 6), None, "refuted", "never fires where stated"),
+    ((0, 1), (0, 200), None, "refuted", "mostly wrong"),  # one firing token, not covered; 200 predicted, none fired
+    ((1, 1), (1, 4), None, "inconclusive", "not enough"),  # recall low, but precision so far is all right
+    ((0, 8), (0, 0), None, "refuted", "says nothing"),  # fires, where the hypothesis predicts nothing
+    ((0, 1), (0, 0), None, "inconclusive", "not enough"),
     ((20, 20), (20, 20), (0, 8), "inconclusive", "do not move it"),  # the edits it names go against it
     ((20, 20), (20, 20), (7, 8), "supported", "all and only"),
     ((2, 2), (2, 2), (8, 8), "inconclusive", "not enough evidence"),  # causal agreement never lifts support

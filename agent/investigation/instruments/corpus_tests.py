@@ -43,7 +43,8 @@ from .hypothesis_rules import holds_at, parse_rule, plan_edits, rule_from_dict
 __all__ = ["FIRE_LEVEL", "FRESH_WINDOWS", "CorpusTestTools", "FreshSample"]
 
 FIRE_LEVEL = 5.0  # the simulator's level (0-10) at which a token is predicted to fire
-FRESH_WINDOWS = 32  # windows in the fresh sample
+FRESH_WINDOWS = 64  # windows in the fresh sample
+MIN_MATCH = 0.3  # how alike (Pearson) the simulator's reading of a hypothesis and a proposed rule must be
 EDIT_WINDOWS = 4  # top train windows the counterfactual edits
 
 
@@ -243,10 +244,11 @@ class CorpusTestTools(ToolBase):
         best, best_r = None, None
         for rule in rules:
             r = pearson(np.concatenate([rule.levels(v) for v in views]), read)
-            if r is not None and r > 0 and (best_r is None or r > best_r):
+            if r is not None and r >= MIN_MATCH and (best_r is None or r > best_r):
                 best, best_r = rule, r
         if best is None:
-            return None, "no proposed rule agrees with how the simulator reads the hypothesis"
+            return None, (f"the grammar cannot read it, and no rule the search proposes agrees with how the "
+                          f"simulator reads it (r >= {MIN_MATCH})")
         return best, f"the search proposal the simulator reads most like it, r={best_r:.2f}"
 
     def _pool(self, rule: Rule, views: list[WindowView]) -> list[tuple[str, bool]]:
