@@ -166,7 +166,8 @@ class CorpusTestTools(ToolBase):
                 continue
             covered += 1
             t = int(np.flatnonzero(where)[np.argmax(acts[where])])
-            planned, why = plan_edits(rule, view, t, pool)
+            shift = (covered - 1) * 7 % max(1, len(pool))  # other replacement words in each window
+            planned, why = plan_edits(rule, view, t, pool[shift:] + pool[:shift])
             notes += [n for n in why if n not in notes]
             edits += [(e, view, t, p) for p in planned]
         measured = self._measure(edits)
