@@ -236,3 +236,26 @@ def test_verdicts_rest_on_the_instruments_tests_when_the_llm_runs_none(subject, 
     assert "the rule the description search found" in next(
         e["summary"] for e in result.experiments if e["hypothesis_id"] == seed["id"] and e["tool"] == "counterfactual")
     assert store.get_agent_run(db, result.agent_run_id)["status"] == "done"
+
+
+def test_the_model_is_shown_the_verdict_rule_and_each_reading(subject, stored, simulator):
+    db, row = stored
+    from mechanic.agent.investigation.verdict_rule import rule_text
+
+    def script(messages, **kwargs):
+        if "hypotheses" in json.dumps(kwargs.get("json_schema") or {})[:200]:
+            return json.dumps({"hypotheses": [{"text": "digits in numbers", "prediction": "quiet on words"}]})
+        return json.dumps({"tool": "finish", "arguments": {}})
+
+    llm = ScriptedLLM(script, name="scripted", slot_fn=position_slots, tokenizer=subject.tokenizer)
+    config = replace(AgentConfig(max_rounds=2), guided=False)
+    result = investigate(db, subject, row, llm, config, run_id=store.start_run(db, "investigate", {}),
+                         test_simulator=simulator)
+    step_prompt = next(c["messages"][0]["content"] for c in llm.calls if "Reply in JSON: {\"tool\"" in
+                       c["messages"][0]["content"])
+    assert f"How hypotheses are judged: {rule_text()}" in step_prompt
+    first = result.hypotheses[0]
+    revise = [c for c in llm.calls if "hypotheses" in json.dumps(c["kwargs"]["json_schema"] or {})][1]
+    shown = revise["messages"][0]["content"]
+    assert f"- digits in numbers: {first['verdict']}" in shown and first["details"]["reading"] in shown
+    assert rule_text() in shown
