@@ -38,7 +38,7 @@ __all__ = [
 
 AGENT_KINDS = ("investigate", "ask")
 AGENT_STATUSES = ("running", "done", "budget_exhausted", "failed", "interrupted")
-VERDICTS = ("supported", "refuted", "inconclusive")
+VERDICTS = ("supported", "partial", "refuted", "inconclusive")
 
 
 def start_agent_run(db: sqlite_utils.Database, *, run_id: int, kind: str, budgets: Mapping[str, Any],

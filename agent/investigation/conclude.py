@@ -31,8 +31,11 @@ class ConclusionNodes(AgentContext):
         for h in state.get("hypotheses", []):  # each verdict is one UPDATE: rerunning the node is harmless
             if h["round"] == rnd:
                 mine = [e for e in experiments if e["hypothesis_id"] == h["id"] and e["result"] is not None]
-                tests = [e["result"] for e in mine if e["tool"] == "test_hypothesis"]
-                judged = verdict(tests, [e["result"] for e in mine if e["tool"] == "test_intervention"])
+                by_tool = {name: [e["result"] for e in mine if e["tool"] == name]
+                           for name in ("test_hypothesis", "test_intervention", "test_on_corpus", "counterfactual")}
+                tests = by_tool["test_hypothesis"]
+                judged = verdict(tests, by_tool["test_intervention"], by_tool["test_on_corpus"],
+                                 by_tool["counterfactual"])
                 covered = self.coverage(tests)
                 typed: dict = {}
                 for t in tests:  # accuracy per probe type over the hypothesis's tests
@@ -44,10 +47,12 @@ class ConclusionNodes(AgentContext):
                     judged["verdict"] = "inconclusive"
                     judged["details"]["reason"] = ("clusters of the top excerpts never probed: "
                                                    + ", ".join(repr(t) for t in covered["unprobed"]))
+                extra = {"source": h["source"], "rule": h.get("rule")} if h.get("source") else {}
                 store.judge_hypothesis(self.db, h["id"], verdict=judged["verdict"], precision=judged["precision"],
                                        recall=judged["recall"], causal_agreement=judged["causal_agreement"],
-                                       details={**judged["details"], "experiments": [e["id"] for e in mine]})
-                h = {**h, **{k: judged[k] for k in ("verdict", "precision", "recall", "causal_agreement")},
+                                       details={**judged["details"], **extra,
+                                                "experiments": [e["id"] for e in mine]})
+                h = {**h, **{k: judged[k] for k in ("verdict", "precision", "recall", "causal_agreement", "reading")},
                      "accuracy_by_type": typed}
                 self.say(f"  judged {h['text']!r}: {h['verdict']}")
             hypotheses.append(h)
@@ -81,7 +86,7 @@ class ConclusionNodes(AgentContext):
         if not hypotheses:
             return None, {}
         survivors = [h for h in hypotheses if h.get("verdict") != "refuted"]
-        rank = {"supported": 0, "inconclusive": 1, "refuted": 2}
+        rank = {"supported": 0, "partial": 1, "inconclusive": 1, "refuted": 2}
         candidates = sorted(survivors or hypotheses, key=lambda h: (rank.get(h.get("verdict"), 1), -h["round"]))
         texts = list(dict.fromkeys([*(h["text"] for h in candidates), *self.seed_candidates]))
         scores = self._select_scores(texts)

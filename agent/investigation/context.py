@@ -34,12 +34,14 @@ class AgentContext:
     def __init__(self, db, subject: Subject, row: dict, llm: LLM, config: AgentConfig, *, agent_run_id: int,
                  run_id: int, config_hash: str, simulator=None, simulator_name: str = "",
                  embedder: Callable[[], Any] | None = None, say: Callable[[str], None] = lambda m: None,
-                 method: str = METHOD, seed_candidates: tuple[str, ...] = ()):
-        self.method, self.seed_candidates = method, seed_candidates
+                 method: str = METHOD, seed_candidates: tuple[str, ...] = (), seed_rules: dict | None = None,
+                 test_simulator=None):
+        self.method, self.seed_candidates, self.seed_rules = method, seed_candidates, dict(seed_rules or {})
         self.db, self.subject, self.row, self.llm, self.config = db, subject, row, llm, config
         self.agent_run_id, self.run_id, self.config_hash = agent_run_id, run_id, config_hash
         self.simulator, self.simulator_name = simulator, simulator_name
         self.instruments = Instruments(subject, db, row, embedder=embedder)
+        self.instruments.test_simulator = test_simulator  # None: the default offline simulator
         self.driver = make_driver(config.driver, llm, retries=config.retries, seed=config.seed)
         self.say = say
         self._node_start = time.perf_counter()

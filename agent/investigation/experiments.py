@@ -17,6 +17,7 @@ from .drivers import NativeToolDriver
 from .instruments import Instruments, hide_name, shown_name
 from .state import State
 from .toolschema import ToolError, validate_arguments
+from .verdict_rule import rule_text
 
 __all__ = ["ExperimentNodes", "FINISH", "clip_lines"]
 
@@ -61,6 +62,7 @@ class ExperimentNodes(AgentContext):
         prompt = hide_name(prompts.render("agent_step", feature=shown_name(self.row), evidence=state["evidence"],
                                           threshold=f"{self.instruments.threshold:.3g}", peak=f"{self.row['max']:.3g}",
                                           hypotheses=hyps, observations=observations, tools=tools,
+                                          verdict_rule=rule_text(),
                                           steps_left=self.config.steps_per_round - state.get("round_steps", 0)),
                            self.row)
         if only is not None:
@@ -86,6 +88,7 @@ class ExperimentNodes(AgentContext):
         call = state["pending"]
         key = json.dumps([call["tool"], call["arguments"]], sort_keys=True)
         current = self._current(state)
+        self.instruments.hypotheses = [{"text": h["text"], "rule": h.get("rule") or None} for h in current]
         hypothesis_id = None
         if "hypothesis" in call["arguments"]:
             hypothesis_id = current[int(call["arguments"]["hypothesis"]) - 1]["id"]

@@ -12,27 +12,30 @@ from __future__ import annotations
 from .conclude import ConclusionNodes
 from .experiments import ExperimentNodes
 from .hypothesize import HypothesisNodes
+from .selftest import SelfTestNodes
 from .state import State
 
 __all__ = ["Agent"]
 
 
-class Agent(HypothesisNodes, ExperimentNodes, ConclusionNodes):
+class Agent(HypothesisNodes, ExperimentNodes, SelfTestNodes, ConclusionNodes):
     """The graph's nodes, closed over what must not live in the checkpointed state
     (the store, the model, the LLM); the constructor is :class:`~.context.AgentContext`'s."""
 
     # --------------------------------------------------------------- edges
     def after_hypothesize(self, state: State) -> str:
-        if state.get("stop") or not self._current(state):
+        if not self._current(state):
             return "finalize"
-        return "design"
+        return "instrument_tests" if state.get("stop") else "design"
 
     def after_design(self, state: State) -> str:
         if state.get("pending"):
             return "run"
-        if state.get("stop"):  # judged first: the experiments run before the budget ran out count
-            return "judge" if self._current(state) else "finalize"
-        return "judge" if state.get("end_round") else "design"
+        if state.get("stop") or state.get("end_round"):
+            # every hypothesis is tested by the instruments and judged, even out of budget: the
+            # experiments run before the budget ran out count
+            return "instrument_tests" if self._current(state) else "finalize"
+        return "design"
 
     def after_judge(self, state: State) -> str:
         if state.get("stop") or state.get("round", 0) >= self.config.max_rounds:
@@ -47,13 +50,14 @@ class Agent(HypothesisNodes, ExperimentNodes, ConclusionNodes):
         from langgraph.graph import END, START, StateGraph  # langgraph loads only when a graph is built
 
         g = StateGraph(State)
-        for name in ("evidence", "hypothesize", "design", "run", "judge", "finalize"):
+        for name in ("evidence", "hypothesize", "design", "run", "instrument_tests", "judge", "finalize"):
             g.add_node(name, getattr(self, name))
         g.add_edge(START, "evidence")
         g.add_edge("evidence", "hypothesize")
-        g.add_conditional_edges("hypothesize", self.after_hypothesize, ["design", "finalize"])
-        g.add_conditional_edges("design", self.after_design, ["run", "design", "judge", "finalize"])
+        g.add_conditional_edges("hypothesize", self.after_hypothesize, ["design", "instrument_tests", "finalize"])
+        g.add_conditional_edges("design", self.after_design, ["run", "design", "instrument_tests", "finalize"])
         g.add_edge("run", "design")
+        g.add_edge("instrument_tests", "judge")
         g.add_conditional_edges("judge", self.after_judge, ["hypothesize", "finalize"])
         g.add_edge("finalize", END)
         return g

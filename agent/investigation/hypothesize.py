@@ -14,8 +14,10 @@ from .context import AgentContext
 from .drivers import parse_json_object
 from .experiments import clip_lines
 from .instruments import hide_name, shown_name
+from .selftest import SEARCH_SOURCE, seeded_hypotheses
 from .state import State
 from .toolschema import ToolError
+from .verdict_rule import rule_text
 
 __all__ = ["HypothesisNodes"]
 
@@ -43,7 +45,7 @@ class HypothesisNodes(AgentContext):
             results = "\n\n".join(clip_lines(o) for o in state.get("observations", [])) or "(none)"
             previous = ("\nResults of the last round's experiments, the last one included:\n<data>\n" + results
                         + "\n</data>\nHypotheses already tested (replace the refuted ones; sharpen the rest):\n"
-                        + "\n".join(lines) + "\n")
+                        + "\n".join(lines) + "\n" + rule_text() + "\n")
         n = self.config.n_hypotheses
         # tool results in the evidence may name the unit: every prompt shows only its opaque name
         prompt = hide_name(prompts.render("agent_hypothesize", feature=shown_name(self.row),
@@ -67,18 +69,22 @@ class HypothesisNodes(AgentContext):
         if not texts and not judged and self._llm_ok(state, used):
             texts = self._fallback_hypothesis(used)
         hypotheses = list(judged)
+        seeded = seeded_hypotheses(texts, self.seed_candidates if rnd == 0 else (), self.seed_rules)
         with self.db.atomic():  # all of a round's hypotheses or none (a resumed node writes them again)
-            for idx, (text, prediction) in enumerate(texts):
+            for idx, (text, prediction, rule) in enumerate(seeded):
                 hid = store.write_hypothesis(self.db, self.agent_run_id, round=rnd, idx=idx, text=text,
                                              prediction=prediction)
                 hypotheses.append({"id": hid, "round": rnd, "idx": idx, "text": text, "prediction": prediction,
-                                   "verdict": None})
+                                   "verdict": None, **({"source": SEARCH_SOURCE, "rule": rule} if rule is not None
+                                                       else {})})
         for h in hypotheses[len(judged):]:
             self.say(f"  hypothesis {h['idx'] + 1}: {h['text']}")
         stop = state.get("stop")
-        if not texts and not self._llm_ok(state, used):
+        if not seeded and not self._llm_ok(state, used):
             stop = "budget"
-        return {"hypotheses": hypotheses, "observations": [], "seen": [], "guided": [], "round_steps": 0,
+        # search candidates get the instruments' tests, not a guided LLM test of their own
+        searched = [i for i, h in enumerate(hypotheses[len(judged):], 1) if h.get("source") == SEARCH_SOURCE]
+        return {"hypotheses": hypotheses, "observations": [], "seen": [], "guided": searched, "round_steps": 0,
                 "end_round": False, "pending": None, "stop": stop, **self._spent(state, used)}
 
     def _fewshot(self) -> bool:
@@ -118,6 +124,8 @@ def _measured(h: dict) -> str:
     parts = [f"{k} {h[k]:.2f}" for k in ("precision", "recall") if h.get(k) is not None]
     typed = h.get("accuracy_by_type") or {}
     parts += [f"{k.replace('_', '-')} {v['right']}/{v['n']}" for k, v in typed.items() if k in ("edge_case", "adversarial")]
+    if h.get("reading"):
+        parts.append(h["reading"])
     return f" ({', '.join(parts)})" if parts else ""
 
 

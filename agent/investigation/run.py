@@ -5,6 +5,9 @@
     evidence -> hypothesize -> design <-> run
                     ^            |
                     |            v
+                    |     instrument_tests
+                    |            |
+                    |            v
                     +-- revise? judge --> finalize
 
 * **evidence** — statistics, top train excerpts, output-side tokens (instrument
@@ -19,6 +22,10 @@
   (activating and near-miss texts the LLM writes), then the LLM chooses freely
   until it calls ``finish`` or the round's steps are spent; a step without a valid
   call counts as spent, so a model that never produces one cannot loop.
+* **instrument_tests** — the instruments test every hypothesis themselves
+  (``test_on_corpus`` on fresh text, ``counterfactual`` edits: :mod:`.selftest`), so
+  each verdict rests on at least one test no LLM wrote; search candidates join the
+  first round's hypotheses.
 * **judge** — precision, recall and causal agreement per hypothesis
   (:mod:`.verdicts`), a verdict each.
 * **finalize** — surviving hypotheses are scored on the *select* split with the
@@ -86,15 +93,19 @@ def investigate(db, subject: Subject, feature_row: dict, llm: LLM, config: Agent
                 run_id: int, config_hash: str | None = None, simulator=None, simulator_name: str = "",
                 resume: int | None = None, checkpoints: str | None = None,
                 embedder: Callable[[], Any] | None = None, method: str = METHOD,
-                seed_candidates: Sequence[str] = (),
+                seed_candidates: Sequence[str] = (), seed_rules: dict[str, dict] | None = None,
+                test_simulator=None,
                 progress: Callable[[str], None] | None = None) -> Investigation:
     """Investigate one stored feature (``store.get_feature`` row) and store everything.
 
     ``run_id`` is the ``runs`` row the explanation belongs to; ``resume`` the id of an
     interrupted agent run of the same feature to continue from its checkpoint.
     ``checkpoints`` overrides where checkpoints live (:func:`checkpoint_path`).
-    ``seed_candidates`` (e.g. a one-shot explanation) compete with the surviving
-    hypotheses on the select split; ``method`` names the stored explanation. An LLM
+    ``seed_candidates`` (e.g. the description search's best) join the first round's
+    hypotheses (at most two; ``seed_rules`` maps a seed's text to its grammar rule) and
+    compete with the surviving hypotheses on the select split; ``method`` names the
+    stored explanation. ``test_simulator`` reads hypotheses for the instruments' own
+    tests (default: the offline ``trained`` simulator). An LLM
     that fails for good ends the run ``failed`` with a failed explanation; a
     ``KeyboardInterrupt`` marks it ``interrupted`` (resumable) and propagates."""
     chash = config_hash or store.config_hash(asdict(config))
@@ -111,7 +122,8 @@ def investigate(db, subject: Subject, feature_row: dict, llm: LLM, config: Agent
                                              explainer_model=llm.name)
     agent = Agent(db, subject, feature_row, llm, config, agent_run_id=agent_run_id, run_id=run_id,
                    config_hash=chash, simulator=simulator, simulator_name=simulator_name, embedder=embedder,
-                   say=progress or (lambda m: None), method=method, seed_candidates=tuple(seed_candidates))
+                   say=progress or (lambda m: None), method=method, seed_candidates=tuple(seed_candidates),
+                   seed_rules=seed_rules, test_simulator=test_simulator)
     path = checkpoints or checkpoint_path(db)
     thread = {"configurable": {"thread_id": f"agent-run-{agent_run_id}"}, "recursion_limit": 10_000}
     error = None

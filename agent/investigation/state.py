@@ -10,12 +10,14 @@ from .drivers import DRIVERS
 from .instruments import Instruments
 from .toolschema import ToolError
 
-__all__ = ["AgentConfig", "DESIGN_TOOLS", "METHOD", "State"]
+__all__ = ["AgentConfig", "DESIGN_TOOLS", "INSTRUMENT_TESTS", "METHOD", "State"]
 
 METHOD = "agent"
 # What the LLM may call while testing hypotheses (finish is added).
-DESIGN_TOOLS = ("test_hypothesis", "test_intervention", "activations", "minimal_pair", "exemplars", "token_rate",
-                "output_tokens", "steer", "ablate", "compare", "feature_stats")
+DESIGN_TOOLS = ("test_hypothesis", "test_intervention", "test_on_corpus", "counterfactual", "activations",
+                "minimal_pair", "exemplars", "token_rate", "output_tokens", "steer", "ablate", "compare", "feature_stats")
+# What the instruments run on every hypothesis before it is judged, whatever the LLM chose.
+INSTRUMENT_TESTS = ("test_on_corpus", "counterfactual")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class AgentConfig:
     guided: bool | str = "auto"
     driver: str = "auto"  # auto | json | native
     tools: tuple[str, ...] = DESIGN_TOOLS
+    # run by the instruments on every hypothesis before the judge (not counted against
+    # max_tool_calls: bounded by the number of hypotheses); () leaves them to the LLM
+    instrument_tests: tuple[str, ...] = INSTRUMENT_TESTS
     n_top: int = 5  # select-split windows to choose among candidates
     n_random: int = 5
     score_length: int = 32
@@ -49,7 +54,7 @@ class AgentConfig:
             raise ToolError(f"driver must be one of {', '.join(DRIVERS)}")
         if min(self.max_llm_calls, self.max_tool_calls, self.n_hypotheses, self.max_rounds) < 1:
             raise ToolError("budgets, hypotheses and rounds must be at least 1")
-        unknown = [t for t in self.tools if t not in Instruments.tool_names()]
+        unknown = [t for t in (*self.tools, *self.instrument_tests) if t not in Instruments.tool_names()]
         if unknown:
             raise ToolError(f"unknown tool {unknown[0]!r}")
 
@@ -70,6 +75,7 @@ class State(TypedDict, total=False):
     end_round: bool  # the LLM called finish, or the round's steps are used up
     llm_calls: int
     tool_calls: int
+    instrument_calls: int  # the instruments' own tests (see AgentConfig.instrument_tests)
     prompt_tokens: int
     completion_tokens: int
     seconds: float

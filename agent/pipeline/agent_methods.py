@@ -2,7 +2,8 @@
 
 * ``agent`` — an investigation per feature (:func:`mechanic.agent.investigation.investigate`)
   with the run's explainer, simulator and budgets; the description search's best
-  candidates join its surviving hypotheses in the final choice on *select*.
+  candidates join its first hypotheses (tested by the instruments like the rest,
+  read by the run's offline simulator) and the final choice on *select*.
 * ``tiered`` — description search first (no LLM); when the searched description's
   simulation score on the *select* split is below the threshold the agent
   investigates, with the search's best candidates competing against its surviving
@@ -65,6 +66,7 @@ def explain_with_agent(db, subject, row: dict, method: str, models: Models, run_
     usage = Usage()
     found = _search(db, subject, row, models, usage)
     seeds = _seeds(found)
+    rules = {found.text: found.details["rule"]} if found.status == "ok" and found.details.get("rule") else {}
     value = found.details.get("select_score") if found.status == "ok" else None
     if method == "tiered":
         if value is not None and value >= config.threshold:
@@ -78,7 +80,7 @@ def explain_with_agent(db, subject, row: dict, method: str, models: Models, run_
     result = investigate(
         db, subject, row, models.explainer_llm, agent_config(config), run_id=run_id, config_hash=chash,
         simulator=models.simulator, simulator_name=models.simulator_name, method=method, seed_candidates=seeds,
-        resume=unfinished_run(db, row["id"], chash, method), embedder=lambda: models.embedder, progress=say)
+        seed_rules=rules, test_simulator=models.search_simulator, resume=unfinished_run(db, row["id"], chash, method), embedder=lambda: models.embedder, progress=say)
     spent = result.usage or {}
     usage.merge(Usage(spent.get("llm_calls", 0), spent.get("prompt_tokens", 0), spent.get("completion_tokens", 0),
                       spent.get("seconds", 0.0)))

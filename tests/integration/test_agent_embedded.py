@@ -64,3 +64,32 @@ def test_agent_against_a_loopback_openai_compatible_server(embedded, served_mode
     assert 1 <= result.usage["llm_calls"] <= 6 and llm.usage.calls == result.usage["llm_calls"]
     assert [e["tool"] for e in result.experiments][:3] == ["feature_stats", "exemplars", "output_tokens"]
     assert db["explanations"].get(result.explanation_id)["method"] == "agent"
+
+
+def test_every_embedded_hypothesis_gets_an_instrument_run_test(embedded, tmp_path):
+    """`mechanic investigate` on the embedded model: whatever the small model manages to
+    write, each hypothesis (its own and the description search's) is tested on fresh
+    corpus text and by counterfactual edits, and its verdict rests on those tests."""
+    from mechanic.agent.pipeline import LabelConfig, investigate_feature
+
+    db = store.open_db(tmp_path / "m.db")
+    config = LabelConfig(n_tokens=2048, window=32, scorers=("simulation",), agent_llm_calls=6, agent_seconds=300)
+    start = time.perf_counter()
+    report = investigate_feature(db, embedded, embedded.features("mlp:15:42")[0], config, progress=print)
+    print(f"\n[agent, instrument tests] {report['status']} in {time.perf_counter() - start:.0f}s: "
+          f"{report['explanation']!r}")
+    by_hypothesis = {}
+    for e in report["experiments"]:
+        by_hypothesis.setdefault(e["hypothesis_id"], {})[e["tool"]] = e
+        print(f"  [{e['step']}] {e['tool']} -> {(e['summary'] or e['error'] or '')[:160]!r}")
+    hypotheses = report["hypotheses"]
+    assert hypotheses and report["status"] in ("done", "budget_exhausted")
+    hypotheses_db = store.get_hypotheses(db, report["agent_run_id"])
+    assert any(h["details"].get("source") == "search" for h in hypotheses_db)  # search candidates joined
+    for h in hypotheses_db:
+        print(f"  {h['verdict']}: {h['text']} ({h['details'].get('reading')}; counts {h['details'].get('counts')})")
+        mine = by_hypothesis.get(h["id"], {})
+        assert mine.get("test_on_corpus") and mine["test_on_corpus"]["error"] is None  # ran on fresh text
+        assert "counterfactual" in mine  # ran, or said why it could not edit
+        assert h["verdict"] in ("supported", "partial", "refuted", "inconclusive")
+        assert h["details"]["corpus_tests"] >= 1 and h["details"]["counts"]["recall"][1] >= 0

@@ -3,6 +3,7 @@ answers: every branch (supported and refuted hypotheses, a repaired tool call, b
 exhaustion, a failing LLM, resume after a kill without duplicate rows)."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from mechanic import store
@@ -27,10 +28,12 @@ def stored(subject, tmp_path):
     return db, row, run_id
 
 
-def _firing_texts(subject, row, n=2):
-    """Texts on which the feature fires and texts on which it is quiet (measured)."""
+def _firing_texts(subject, row, n=3):
+    """Texts on which the feature fires and texts on which it is quiet (measured);
+    three of each, the fewest on which the verdict rule can support or refute."""
     threshold = 0.25 * row["max"]
-    candidates = ["abc", "hello world", "zzz", "The cat sat.", "x = 1", "def f(): pass", "qqqq", "Mm", "((", "!!"]
+    candidates = ["abc", "hello world", "zzz", "The cat sat.", "x = 1", "def f(): pass", "qqqq", "Mm", "((", "!!",
+                  "import os", "a, b = 1, 2", "Hello!", "# note", "return None", "[1, 2]"]
     maxes = {r.text: max(r.activations[FEATURE]) for r in activations(subject, candidates, [FEATURE])}
     on = [t for t in candidates if maxes[t] >= threshold][:n]
     off = [t for t in candidates if maxes[t] < threshold][:n]
@@ -62,7 +65,12 @@ def _llm(subject, script):
     return ScriptedLLM(script, name="scripted", slot_fn=position_slots, tokenizer=subject.tokenizer)
 
 
-def _run(db, subject, row, run_id, script, config=AgentConfig(), **kw):
+def _run(db, subject, row, run_id, script, config=AgentConfig(), instrument_tests=False, **kw):
+    """Investigate with the scripted LLM. The instruments' own tests are off unless
+    asked for: these tests check the verdicts on the tests the script writes
+    (tests/unit/test_corpus_tests.py checks the instruments' tests)."""
+    if not instrument_tests:
+        config = replace(config, instrument_tests=())
     llm = _llm(subject, script)
     return investigate(db, subject, row, llm, config, run_id=run_id, simulator=make_simulator(llm),
                        simulator_name="scripted", **kw), llm
@@ -71,7 +79,7 @@ def _run(db, subject, row, run_id, script, config=AgentConfig(), **kw):
 def test_a_hypothesis_that_fits_is_supported_and_one_that_does_not_is_refuted(subject, stored):
     db, row, run_id = stored
     on, off = _firing_texts(subject, row)
-    assert len(on) == 2 and len(off) == 2
+    assert len(on) == 3 and len(off) == 3
     script = Script(
         [[{"text": "the texts that fire", "prediction": "quiet on the others"},
           {"text": "the quiet texts", "prediction": "quiet on the firing ones"}]],

@@ -139,16 +139,22 @@ def test_semantic_search_over_stored_explanations(instruments, subject):
 
 
 def test_judge_verdicts():
+    """The counts of every kind of test are pooled before the rule (tests/unit/test_verdict_rule.py) applies."""
     def test(on, off, threshold=1.0):
         return {"threshold": threshold, "activating": [{"max": m} for m in on], "near_miss": [{"max": m} for m in off]}
 
-    assert verdict([test([2, 3], [0, 0])], [])["verdict"] == "supported"
-    assert verdict([test([0, 0], [0, 0])], [])["verdict"] == "refuted"
-    assert verdict([test([2, 3], [2, 3])], [])["verdict"] == "inconclusive"  # precision 0.5
-    assert verdict([test([2, 3, 4], [2, 3, 4, 5, 6, 7])], [])["verdict"] == "refuted"  # precision 1/3
+    assert verdict([test([2, 3], [0, 0])], [])["verdict"] == "inconclusive"  # 2 of 2 is too few to support
+    assert verdict([test([2, 3] * 3, [0] * 6)], [])["verdict"] == "supported"
+    assert verdict([test([0, 0, 0], [0, 0])], [])["verdict"] == "refuted"  # never fires where it says
+    assert verdict([test([2, 3], [2, 3])], [])["verdict"] == "inconclusive"  # precision 0.5 on 4: not supported
     assert verdict([], [])["verdict"] == "inconclusive" and verdict([], [])["recall"] is None
-    causal = verdict([test([2, 3], [0, 0])], [{"agreement": 0.0}, {"agreement": 0.0}])
-    assert causal["verdict"] == "inconclusive" and causal["causal_agreement"] == 0.0
+    corpus = {"hits": 9, "predicted": 10, "fired": 11}
+    pooled = verdict([test([2, 3], [0, 0])], [], [corpus])
+    assert pooled["verdict"] == "supported" and pooled["details"]["counts"]["precision"] == [11, 13]
+    edits = {"agreeing": 0, "edits": 6}
+    vetoed = verdict([test([2, 3], [0, 0])], [{"matched": [], "expected_up": ["x"]}], [corpus], [edits])
+    assert vetoed["verdict"] == "inconclusive" and vetoed["causal_agreement"] == 0.0
+    assert "do not move it" in vetoed["reading"]
 
 
 def test_json_step_driver_retries_with_the_error_and_gives_up_bounded():

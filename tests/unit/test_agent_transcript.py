@@ -4,6 +4,7 @@ peak), hypotheses stored as written, target tokens, free tool choice and the
 instruments a researcher expects. Tiny model, real store, scripted LLM answers."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from mechanic import store
@@ -45,7 +46,11 @@ class Script:
 
 
 def _run(db, subject, row, run_id, script, config=AgentConfig(max_rounds=1)):
+    """An investigation played by ``script``. These tests are about the LLM's moves and what
+    it reads: the instruments' own tests of every hypothesis (test_corpus_tests.py) are off,
+    so each verdict rests on the scripted experiments alone."""
     llm = ScriptedLLM(script, name="scripted", slot_fn=position_slots, tokenizer=subject.tokenizer)
+    config = replace(config, instrument_tests=())
     return investigate(db, subject, row, llm, config, run_id=run_id, simulator=make_simulator(llm),
                        simulator_name="scripted"), llm
 
@@ -242,7 +247,7 @@ def test_a_model_with_native_tools_chooses_its_experiments_freely(subject, store
                      {"tool": "test_hypothesis", "arguments": {"hypothesis": 2, "activating": ["12", "34"],
                                                                "near_miss": ["ab", "cd"], "target": "2"}}])
     llm = NativeScript(script, name="capable", slot_fn=position_slots, tokenizer=subject.tokenizer)
-    result = investigate(db, subject, row, llm, AgentConfig(max_rounds=1, steps_per_round=6), run_id=run_id,
+    result = investigate(db, subject, row, llm, AgentConfig(max_rounds=1, steps_per_round=6, instrument_tests=()), run_id=run_id,
                          simulator=make_simulator(llm), simulator_name="scripted")
     tools = [e["tool"] for e in result.experiments][3:]
     # its own order, no forced first steps
@@ -390,10 +395,11 @@ def test_no_hypothesis_is_supported_before_every_cluster_is_probed(subject, stor
     threshold = 0.25 * row["max"]
     candidates = ["eee", "tete", "ette", "e e e", "dee", "need", "zzz", "qqq", "xx", "((", "!!", "jj", "kk", "vv"]
     maxes = {r.text: max(r.activations[FEATURE][1:]) for r in activations(subject, candidates, [FEATURE])}
-    on = [t for t in candidates if maxes[t] >= threshold][:2]
-    off = [t for t in candidates if maxes[t] < threshold][:2]
+    # three of each: the fewest with which the verdict rule can call a fit supported
+    on = [t for t in candidates if maxes[t] >= threshold][:3]
+    off = [t for t in candidates if maxes[t] < threshold][:3]
     missed = [c for c in found if not any(c in t.lower() for t in on + off)]
-    assert len(on) == 2 and len(off) == 2 and missed  # texts that fit, yet leave a cluster unprobed
+    assert len(on) == 3 and len(off) == 3 and missed  # texts that fit, yet leave a cluster unprobed
     script = Script([[{"text": "the texts that fire", "prediction": "quiet on the others"}]],
                     [{"tool": "test_hypothesis", "arguments": {"hypothesis": 1, "activating": on, "near_miss": off}}])
     result, llm = _run(db, subject, row, run_id, script, AgentConfig(max_rounds=1, guided=False))

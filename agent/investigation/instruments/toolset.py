@@ -10,6 +10,7 @@ the LLM reads; small local models have short contexts). Bad arguments raise
 from __future__ import annotations
 
 from .causal import CausalTools
+from .corpus_tests import CorpusTestTools
 from .hypotheses import HypothesisTools
 from .reading import ReadingTools
 from .search import SearchTools
@@ -17,7 +18,7 @@ from .search import SearchTools
 __all__ = ["Instruments"]
 
 
-class Instruments(ReadingTools, CausalTools, SearchTools, HypothesisTools):
+class Instruments(ReadingTools, CausalTools, SearchTools, HypothesisTools, CorpusTestTools):
     """Every tool over one subject model (and, when investigating, one stored feature).
 
     ``feature_row`` is the stored feature under investigation (``store.get_feature``);
@@ -27,4 +28,4 @@ class Instruments(ReadingTools, CausalTools, SearchTools, HypothesisTools):
     # The order the LLM is shown the tools in (the JSON-step prompts list them so).
     TOOLS = ("activations", "exemplars", "token_rate", "minimal_pair", "feature_stats", "output_tokens", "ablate",
              "ablate_site", "steer", "probe", "compare", "search_explanations", "search_by_activation",
-             "test_hypothesis", "test_intervention")
+             "test_hypothesis", "test_intervention", "test_on_corpus", "counterfactual")
