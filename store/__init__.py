@@ -33,8 +33,9 @@ from .agent import (
 from .bench import get_bench_items, get_bench_values, write_bench_items, write_bench_values
 from .blobs import decode_activations, decode_tokens, decode_vector
 from .corpora import SPLITS, WindowRow, get_corpus, get_windows, upsert_corpus, window_indices, write_windows
-from .db import open_db
+from .db import database_problem, open_db
 from .directions import load_directions, save_direction
+from .errors import StoreError
 from .exemplars import EXEMPLAR_KINDS, Exemplar, ExemplarRow, get_exemplars
 from .explanations import (
     EXPLANATION_ROLES,
@@ -86,6 +87,7 @@ __all__ = [
     "MIGRATIONS",
     "RUN_STATUSES",
     "SPLITS",
+    "StoreError",
     "Exemplar",
     "ExemplarRow",
     "WindowRow",
@@ -94,6 +96,7 @@ __all__ = [
     "config_hash",
     "decode_activations",
     "decode_tokens",
+    "database_problem",
     "decode_vector",
     "find_runs",
     "finish_run",

@@ -5,6 +5,7 @@ helpers."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from functools import wraps
 from pathlib import Path
@@ -17,14 +18,20 @@ __all__ = ["Context", "pass_ctx", "echo_json", "split_csv", "budget_options", "u
 
 
 def user_errors(fn):
-    """Turn known errors into one line (click.ClickException); let bugs raise."""
+    """Turn known errors into one line (click.ClickException); let bugs raise. A
+    database that fails mid-run (locked past the busy timeout, disk full, made
+    read-only) is a known error too: what was committed stays, the line says why."""
 
     @wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except MechanicError as exc:
+        except (MechanicError, store.StoreError) as exc:
             raise click.ClickException(str(exc)) from exc
+        except sqlite3.DatabaseError as exc:
+            ctx = click.get_current_context(silent=True)
+            path = ctx.find_object(Context).db_path if ctx and ctx.find_object(Context) else "the database"
+            raise click.ClickException(store.database_problem(exc, path)) from exc
 
     return wrapper
 
