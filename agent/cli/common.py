@@ -14,7 +14,8 @@ import click
 from mechanic import store
 from mechanic.tools import MechanicError
 
-__all__ = ["Context", "pass_ctx", "echo_json", "split_csv", "budget_options", "user_errors"]
+__all__ = ["Context", "pass_ctx", "echo_json", "split_csv", "budget_options", "endpoint_llms", "timeout_option",
+           "user_errors"]
 
 
 def user_errors(fn):
@@ -117,3 +118,29 @@ def budget_options(fn):
     ]):
         fn = option(fn)
     return fn
+
+
+def timeout_option(fn):
+    """``--timeout SECONDS``: how long one endpoint request may take before it is retried."""
+    return click.option("--timeout", "timeout", type=click.FloatRange(min=1), default=60.0, show_default=True,
+                        metavar="SECONDS",
+                        help="Endpoint LLMs (openai:MODEL): seconds one request may take before it is "
+                             "retried (bounded retries with backoff).")(fn)
+
+
+def endpoint_llms(timeout: float):
+    """``make_llm`` with the request timeout of ``--timeout``, building each spec once
+    per command (so an endpoint checked before the database is opened is not checked
+    again by the run)."""
+    from ..llm import make_llm
+
+    built: dict[tuple[str, int], object] = {}
+
+    def make(spec: str, subject=None):
+        key = (spec, id(subject))
+        if key not in built:  # only endpoints take a timeout
+            endpoint = spec.partition(":")[0] == "openai"
+            built[key] = make_llm(spec, subject, timeout=timeout) if endpoint else make_llm(spec, subject)
+        return built[key]
+
+    return make

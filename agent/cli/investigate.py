@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from mechanic.evals.offline import DEFAULT_SIMULATOR
 
-from .common import Context, budget_options, echo_json, pass_ctx, split_csv, user_errors
+from .common import Context, budget_options, echo_json, endpoint_llms, pass_ctx, split_csv, timeout_option, user_errors
 
 
 @click.command()
@@ -21,11 +21,12 @@ from .common import Context, budget_options, echo_json, pass_ctx, split_csv, use
               help="Corpus tokens to capture when the feature is missing.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @budget_options
+@timeout_option
 @click.option("--json", "as_json", is_flag=True, help="Print the investigation as JSON.")
 @pass_ctx
 @user_errors
 def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_tokens, seed, budget_llm, budget_tools,
-                budget_seconds, as_json):
+                budget_seconds, timeout, as_json):
     """Investigate FEATURE with the agent: hypotheses, experiments, verdicts, explanation.
 
     The agent forms competing hypotheses, designs texts and interventions that could
@@ -35,7 +36,7 @@ def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_
     held-out (test split) scores. Everything is stored; a killed run resumes when
     the same command is run again.
     """
-    from ..pipeline import LabelConfig, investigate_feature
+    from ..pipeline import LabelConfig, Models, investigate_feature
 
     subject = obj.subject_with_directions()
     feats = subject.features(feature)
@@ -44,9 +45,11 @@ def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_
     config = LabelConfig(methods=("agent",), explainer=explainer, simulator=simulator, scorers=split_csv(scorers),
                          seed=seed, corpus=source, n_tokens=n_tokens, agent_llm_calls=budget_llm,
                          agent_tool_calls=budget_tools, agent_seconds=budget_seconds)
+    make_llm = endpoint_llms(timeout)
+    Models(subject, config, make_llm).preflight()  # before the database is opened: a dead endpoint writes nothing
     db = obj.db()
     say = (lambda msg: click.echo(msg, err=True)) if not obj.quiet else None
-    report = investigate_feature(db, subject, feats[0], config, progress=say)
+    report = investigate_feature(db, subject, feats[0], config, progress=say, make_llm=make_llm)
     if as_json:
         echo_json(report)
         return

@@ -10,8 +10,9 @@ store lacks under the configuration hash, so an interrupted run resumes.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from mechanic import store
@@ -67,6 +68,12 @@ class PhaseCounts:
     skipped: int = 0
     failed: int = 0
     scored: int = 0
+    score_errors: int = 0  # scorer results stored as errors (the explanation's other scores stand)
+    causes: Counter = field(default_factory=Counter)  # failed explanations by their error
+
+    def fail(self, error: str | None) -> None:
+        self.failed += 1
+        self.causes[" ".join((error or "unknown error").split())[:160]] += 1
 
 
 def make_explainer(method: str, models: Models, selection: ScoringSet):
@@ -151,7 +158,8 @@ def explain_phase(db, targets: Sequence[Target], models: Models, run_id: int, ch
         expl, spent = explain_with_agent(db, models.subject, t.row, method, models, run_id, chash, say)
         usage.setdefault(method, Usage()).merge(spent)
         counts.explained += 1
-        counts.failed += expl["status"] != "ok"
+        if expl["status"] != "ok":
+            counts.fail(expl["error"])
         say(f"[{i}/{len(agent_jobs)}] " + _said(t.name, method, expl["status"], expl["text"], expl["error"]))
     return counts
 
@@ -168,7 +176,8 @@ def _explain_plain(db, jobs, models: Models, run_id, chash, usage, counts: Phase
             store_explanation(db, t.row, run_id, chash, result)
             usage.setdefault(method, Usage()).merge(result.usage)
             counts.explained += 1
-            counts.failed += result.status != "ok"
+            if result.status != "ok":
+                counts.fail(result.error)
             say(f"[{i}/{len(prepared)}] " + _said(t.name, method, result.status, result.text, result.error))
 
 
@@ -225,5 +234,8 @@ def score_phase(db, targets: Sequence[Target], models: Models, run_id: int, chas
         for spent in {id(r.usage): r.usage for r in results}.values():  # results may share one usage
             usage.merge(spent)
         counts.scored += 1
-        say(f"[{i}/{len(todo)}] scored {t.name} {e['method']}")
+        errors = [r for r in results if r.error]
+        counts.score_errors += len(errors)
+        say(f"[{i}/{len(todo)}] scored {t.name} {e['method']}"
+            + "".join(f"; {r.scorer} FAILED ({r.error})" for r in errors))
     return counts
