@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+import warnings
 from functools import wraps
 from pathlib import Path
 
 import click
 from mechanic import store
-from mechanic.tools import MechanicError
+from mechanic.tools import MechanicError, MechanicWarning
 
 __all__ = ["Context", "pass_ctx", "echo_json", "split_csv", "budget_options", "endpoint_llms", "timeout_option",
            "user_errors"]
@@ -26,7 +27,9 @@ def user_errors(fn):
     @wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _one_line_warnings(warnings.showwarning)
+                return fn(*args, **kwargs)
         except (MechanicError, store.StoreError) as exc:
             raise click.ClickException(str(exc)) from exc
         except sqlite3.DatabaseError as exc:
@@ -35,6 +38,18 @@ def user_errors(fn):
             raise click.ClickException(store.database_problem(exc, path)) from exc
 
     return wrapper
+
+
+def _one_line_warnings(show):
+    """``warnings.showwarning`` that prints mechanic's own warnings as one line."""
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, MechanicWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return one_line
 
 
 class Context:
@@ -65,9 +80,10 @@ class Context:
 
             if not self.quiet:
                 click.echo(f"loading {self.model_spec} ...", err=True)
-            if not self.progress:  # quiet, or not a terminal: no library progress bars either
-                from transformers.utils import logging as hf_logging
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.set_verbosity_error()  # library advice about model classes is not for our users
+            if not self.progress:  # quiet, or not a terminal: no library progress bars either
                 hf_logging.disable_progress_bar()
             subject = load_subject(self.model_spec)
             for spec in self.sae_specs:

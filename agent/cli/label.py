@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from mechanic.evals.offline import DEFAULT_SIMULATOR
+from mechanic.tools import check_source
 
 from .common import Context, budget_options, echo_json, endpoint_llms, pass_ctx, split_csv, timeout_option, user_errors
 
@@ -74,6 +75,7 @@ def label(obj: Context, features, methods, explainer, simulator, scorers, k, con
     feats = [f for spec in features for f in subject.features(spec)]
     if not feats:
         raise click.UsageError("no features given")
+    check_source(source, seed)  # a bad corpus and a dead endpoint fail before the database is opened
     make_llm = endpoint_llms(timeout)
     Models(subject, config, make_llm).preflight()  # before the database is opened: a dead endpoint writes nothing
     db = obj.db()
