@@ -190,7 +190,14 @@ def _best_text(db, row_id: int, chash: str) -> str | None:
 
 def ensure_controls(db, targets: Sequence[Target], run_id: int, chash: str, seed: int) -> None:
     """The floors for every target that lacks them — a *random* description and a
-    *shuffled* one (another target's most elaborate explanation) — and its references."""
+    *shuffled* one (another target's most elaborate explanation) — and its references.
+    Written in one transaction: the shuffled donors come from one random sequence over
+    all targets, so a run killed half-way must not leave half of them."""
+    with db.atomic():
+        _ensure_controls(db, targets, run_id, chash, seed)
+
+
+def _ensure_controls(db, targets: Sequence[Target], run_id: int, chash: str, seed: int) -> None:
     best = {t.name: _best_text(db, t.row["id"], chash) for t in targets}
     names = [t.name for t in targets]
     rng = random.Random(seed)
