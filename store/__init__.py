@@ -12,6 +12,7 @@ Every derived row carries the ``run_id`` of the run that made it.
 This package depends on nothing else in mechanic.
 """
 
+from ._common import write_transaction
 from .agent import (
     AGENT_KINDS,
     AGENT_STATUSES,
@@ -48,6 +49,7 @@ from .explanations import (
     merge_explanation_details,
     searchable_explanations,
     write_explanation,
+    write_explanation_once,
     write_scores,
 )
 from .features import captured_features, get_feature, list_features, write_feature
@@ -82,6 +84,7 @@ __all__ = [
     "latest_explanation_text",
     "searchable_explanations",
     "write_explanation",
+    "write_explanation_once",
     "write_scores",
     "EXEMPLAR_KINDS",
     "MIGRATIONS",
@@ -121,4 +124,5 @@ __all__ = [
     "write_feature",
     "window_indices",
     "write_windows",
+    "write_transaction",
 ]

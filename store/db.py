@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import sqlite_utils
 
@@ -34,10 +36,7 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     if not memory:
         _check_path(Path(path))
     try:
-        if memory:
-            db = sqlite_utils.Database(memory=True)
-        else:
-            db = sqlite_utils.Database(path)
+        db = _Database(memory=True) if memory else _Database(path)
         db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA foreign_keys = ON")
         check_schema_version(db, str(path))  # before anything writes: a newer store stays untouched
@@ -48,6 +47,33 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     except sqlite3.DatabaseError as exc:
         raise StoreError(database_problem(exc, path)) from None
     return db
+
+
+class _Database(sqlite_utils.Database):
+    """A sqlite_utils database whose outermost ``atomic()`` block is ``BEGIN IMMEDIATE``.
+
+    A deferred transaction that reads (as sqlite_utils' inserts do: the table's
+    columns) and then writes fails at once with "database is locked" when another
+    process committed in between; taking the write lock at the start makes it wait
+    (up to the busy timeout) instead, so two runs on one store take turns."""
+
+    @contextmanager
+    def atomic(self) -> Iterator["_Database"]:
+        if self.conn.in_transaction:  # nested: sqlite_utils' savepoint
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
 
 
 def database_problem(exc: sqlite3.DatabaseError, path: str | Path) -> str:
@@ -79,3 +105,4 @@ def _check_path(path: Path) -> None:
         # SQLite keeps its write-ahead log next to the file.
         raise StoreError(f"the folder {path.parent} is read-only; the database needs a writable folder "
                          f"(pass --db with another path)")
+

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ._common import from_json, now, plain_number, to_json
+from ._common import from_json, now, plain_number, to_json, write_transaction
 
 __all__ = [
     "get_explanation",
@@ -26,6 +26,7 @@ __all__ = [
     "latest_explanation_text",
     "searchable_explanations",
     "write_explanation",
+    "write_explanation_once",
     "write_scores",
 ]
 
@@ -70,6 +71,22 @@ def write_explanation(
         "details": to_json(dict(details)) if details else None, "created_at": now(),
     }
     return int(db["explanations"].insert(row).last_pk)
+
+
+def write_explanation_once(db: sqlite_utils.Database, **fields: Any) -> tuple[int, bool]:
+    """:func:`write_explanation`, unless the feature already has an explanation of this
+    method, role and configuration (another process running the same command stored it
+    first): then that one's id. Returns ``(id, written)``; check and insert hold the
+    write lock together, so two processes never store the same explanation twice."""
+    with write_transaction(db):
+        found = db.execute(
+            "SELECT id FROM explanations WHERE feature_id = ? AND method = ? AND role = ? AND config_hash = ? "
+            "ORDER BY id LIMIT 1",
+            [fields["feature_id"], fields["method"], fields.get("role", "explanation"), fields["config_hash"]],
+        ).fetchone()
+        if found:
+            return int(found[0]), False
+        return write_explanation(db, **fields), True
 
 
 def write_scores(db: sqlite_utils.Database, explanation_id: int, run_id: int,

@@ -126,10 +126,13 @@ class SearchFirst:
 
 def store_explanation(db, row: dict, run_id: int, chash: str, result: ExplainResult,
                       role: str = "explanation") -> int:
-    return store.write_explanation(
+    """Store ``result``; when another process running the same configuration stored
+    this feature's explanation of this method first, keep that one (its id is returned)."""
+    eid, _ = store.write_explanation_once(
         db, feature_id=row["id"], run_id=run_id, method=result.method, config_hash=chash, text=result.text,
         status=result.status, role=role, error=result.error, raw=result.raw, explainer_model=result.explainer_model,
         prompt_hash=result.prompt_hash, usage=result.usage.to_dict(), details=result.details)
+    return eid
 
 
 def _said(name: str, method: str, status: str, text: str | None, error: str | None) -> str:
@@ -193,7 +196,7 @@ def ensure_controls(db, targets: Sequence[Target], run_id: int, chash: str, seed
     *shuffled* one (another target's most elaborate explanation) — and its references.
     Written in one transaction: the shuffled donors come from one random sequence over
     all targets, so a run killed half-way must not leave half of them."""
-    with db.atomic():
+    with store.write_transaction(db):  # read, then write: hold the write lock throughout
         _ensure_controls(db, targets, run_id, chash, seed)
 
 

@@ -89,3 +89,46 @@ def test_a_read_only_database_is_refused_with_nothing_written(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "read-only" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert _digest(path) == before
+
+
+def test_a_read_then_write_waits_for_another_writer_instead_of_failing(tmp_path):
+    """Another process holds the write lock; our transaction reads, then writes. A
+    deferred BEGIN would fail at the write ("database is locked": its snapshot is stale
+    once the other commits); the store's transactions take the lock first, so they wait."""
+    import threading
+    import time
+
+    path = tmp_path / "m.db"
+    db = store.open_db(path)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO runs (command, config, config_hash, status, started_at) "
+                  "VALUES ('other', '{}', 'x', 'done', 'now')")
+
+    def commit_later():
+        time.sleep(0.5)
+        other.execute("COMMIT")
+
+    thread = threading.Thread(target=commit_later)
+    thread.start()
+    with db.atomic():
+        seen = db.execute("SELECT count(*) FROM runs").fetchone()[0]
+        store.start_run(db, "ours", {"seen": seen})
+    thread.join()
+    assert [r["command"] for r in db["runs"].rows] == ["other", "ours"]
+    assert seen == 1  # it waited for the other writer, then read
+
+
+def test_an_explanation_is_stored_once_per_feature_method_role_and_config(tmp_path):
+    db = store.open_db(tmp_path / "m.db")
+    model = store.upsert_model(db, "m", family="llama", n_layers=1, d_model=4, d_mlp=8, n_heads=1, vocab_size=10)
+    corpus = store.upsert_corpus(db, "c", {"source": "x"})
+    run = store.start_run(db, "label", {})
+    fid = store.write_feature(db, model_id=model, corpus_id=corpus, run_id=run, feature="mlp:0:0", kind="mlp",
+                              layer=0, idx=0, name=None, stats={}, quantiles={}, exemplars=[])
+    fields = dict(feature_id=fid, run_id=run, method="tokens", config_hash="h", text="first")
+    first, written = store.write_explanation_once(db, **fields)
+    again, written_again = store.write_explanation_once(db, **{**fields, "text": "second"})
+    other, _ = store.write_explanation_once(db, **{**fields, "config_hash": "h2"})
+    assert written and not written_again and again == first and other != first
+    assert [r["text"] for r in db["explanations"].rows] == ["first", "first"]
