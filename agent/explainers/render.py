@@ -3,6 +3,7 @@ few-shot completion by small models."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Sequence
 
@@ -17,13 +18,26 @@ def _visible(token: str) -> str:
     return token.replace("\n", "⏎").replace("\t", "⇥")
 
 
+def _unmarked(text: str) -> str:
+    """Document text with any ``[[`` or ``]]`` of its own spaced apart, so only our
+    marks read as [[token]]^level (a document cannot forge a firing token)."""
+    return re.sub(r"\](?=\])", "] ", re.sub(r"\[(?=\[)", "[ ", text))
+
+
 def marked_excerpt(record: Record, scale: float, length: int = 24) -> str:
-    """The excerpt around the record's peak, each firing token as [[token]]^level."""
+    """The excerpt around the record's peak, each firing token as [[token]]^level;
+    brackets the document itself holds never form a mark."""
     rec = crop(record, length)
     levels = normalize_to_ten([rec.activations], scale)[0]
-    out = []
+    out, plain = [], []
     for tok, level in zip(rec.tokens, levels):
-        out.append(f"[[{_visible(tok)}]]^{level}" if level >= 1 else _visible(tok))
+        if level >= 1:
+            out.append(_unmarked("".join(plain)))
+            plain = []
+            out.append(f"[[{_unmarked(_visible(tok))}]]^{level}")
+        else:
+            plain.append(_visible(tok))
+    out.append(_unmarked("".join(plain)))
     return "".join(out).strip()
 
 
