@@ -127,7 +127,8 @@ class SearchFirst:
 def store_explanation(db, row: dict, run_id: int, chash: str, result: ExplainResult,
                       role: str = "explanation") -> int:
     """Store ``result``; when another process running the same configuration stored
-    this feature's explanation of this method first, keep that one (its id is returned)."""
+    this feature's explanation of this method first, keep that one (its id is returned);
+    a stored failed LLM call is replaced in place."""
     eid, _ = store.write_explanation_once(
         db, feature_id=row["id"], run_id=run_id, method=result.method, config_hash=chash, text=result.text,
         status=result.status, role=role, error=result.error, raw=result.raw, explainer_model=result.explainer_model,
@@ -147,7 +148,8 @@ def explain_phase(db, targets: Sequence[Target], models: Models, run_id: int, ch
     counts = PhaseCounts()
     jobs = []
     for method in models.config.methods:
-        done = store.labeled_features(db, chash, method)
+        # a plain method's failed LLM calls are tried again (stored in place of the failure)
+        done = store.labeled_features(db, chash, method, retry_failed_calls=method not in AGENT_METHODS)
         for t in targets:
             if t.row["id"] in done:
                 counts.skipped += 1

@@ -6,6 +6,7 @@ counting them."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -248,3 +249,34 @@ def test_timeout_option_reaches_the_endpoint(fault_server, tmp_path, monkeypatch
     assert result.exit_code == 1
     assert "timed out after 1 s" in result.output
     assert time.perf_counter() - start < 15
+
+
+def test_a_rerun_after_an_outage_tries_the_failed_calls_again_and_nothing_else(fault_server, subject, tmp_path):
+    """First run: the endpoint fails for every call after the first feature's. Rerun with
+    the endpoint back: only the failed features are asked again, each stored in place of
+    its failure (same row, earlier error kept); the first feature is not recomputed."""
+    config = LabelConfig(methods=("oneshot",), explainer="openai:m", scorers=(), n_tokens=1024, window=16,
+                         style="chat")
+    outage = fault_server(_script(("ok", "pong"), ("ok", "first"), then=("status", 503)))
+    healthy = fault_server(_script(then=("ok", "later")))
+    db = store.open_db(tmp_path / "m.db")
+    feats = subject.features("mlp:0:0-2")
+
+    def run(server):
+        return label(db, subject, feats, config, capture_config=CAPTURE,
+                     make_llm=lambda spec, subj: _llm(server, max_retries=1, backoff=0.01))
+
+    first = run(outage)
+    assert (first.explained, first.failed) == (3, 2)
+    before = {r["id"]: r for r in db["explanations"].rows}
+    second = run(healthy)
+    assert (second.explained, second.skipped, second.failed) == (2, 1, 0)
+    assert len(healthy.requests) == 1 + 2  # the preflight and the two failed features
+    after = {r["id"]: r for r in db["explanations"].rows}
+    assert sorted(after) == sorted(before)  # replaced in place: no new rows
+    assert sorted(r["text"] for r in after.values()) == ["first", "later", "later"]
+    for eid, row in after.items():
+        if row["text"] == "later":
+            assert "HTTP 503" in before[eid]["error"] and "HTTP 503" in json.loads(row["details"])["earlier_error"]
+        else:
+            assert row == before[eid]  # the paid-for explanation is untouched
