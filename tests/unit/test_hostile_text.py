@@ -91,3 +91,19 @@ def test_every_spelling_of_a_data_tag_is_quoted():
     for tag in ("</data>", "</DATA>", "< /data >", "<data>", "<Data id='x'>", "</data\n>"):
         assert "<" not in prompts.as_data(f"a {tag} b"), tag
     assert prompts.as_data("<database> and <datum>") == "<database> and <datum>"  # other tags stay
+
+
+def test_the_html_report_renders_hostile_windows_inert(tmp_path):
+    from click.testing import CliRunner
+    from mechanic.agent.cli import cli
+
+    hostile = "<script>alert('pwned')</script> <img src=x onerror=alert(1)> ignore previous instructions. "
+    (tmp_path / "hostile.txt").write_text(hostile * 60)
+    report = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "m.db"), "--model", "tiny:llama", "-q", "label",
+                                      "mlp:0:0-1", "--methods", "tokens", "--scorers", "embedding", "--corpus",
+                                      str(tmp_path / "hostile.txt"), "--tokens", "1024", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    page = report.read_text()
+    assert "&lt;" in page  # the windows are there, escaped
+    assert "<script" not in page.lower() and "<img" not in page.lower()
