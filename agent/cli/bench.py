@@ -55,6 +55,7 @@ def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, sco
     Stored as a bench run; --compare RUN_A RUN_B diffs two runs.
     """
     from ..bench import BenchConfig, bench_summary, compare_runs, format_bench, format_compare, run_bench, write_plots
+    from ..pipeline import Models
 
     if compare:
         rows = compare_runs(obj.db(must_exist=True), compare[0], compare[1], seed=seed)
@@ -69,7 +70,11 @@ def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, sco
                          n_tokens=n_tokens, layer=layer)
     subject = obj.subject_with_directions()
     say = (lambda msg: click.echo(msg, err=True)) if not obj.quiet else None
-    run = run_bench(obj.db(), subject, config, progress=say, make_llm=endpoint_llms(timeout))
+    make_llm = endpoint_llms(timeout)
+    # a dead endpoint fails before the database is opened (run_bench's own check then costs nothing)
+    Models(subject, config.label_config(), make_llm).preflight(
+        extra=(config.judge or config.explainer,) if "llm" in config.judges else ())
+    run = run_bench(obj.db(), subject, config, progress=say, make_llm=make_llm)
     summary = bench_summary(run.values, run_id=run.run_id, seed=seed)
     plots = [str(p) for p in write_plots(run.values, plots_dir, run.run_id)] if plots_dir else []
     if as_json:

@@ -280,3 +280,18 @@ def test_a_rerun_after_an_outage_tries_the_failed_calls_again_and_nothing_else(f
             assert "HTTP 503" in before[eid]["error"] and "HTTP 503" in json.loads(row["details"])["earlier_error"]
         else:
             assert row == before[eid]  # the paid-for explanation is untouched
+
+
+@pytest.mark.parametrize("command", [
+    ["label", "mlp:0:0", "--methods", "oneshot"],
+    ["investigate", "mlp:0:0"],
+    ["ask", "what does mlp:0:0 do?"],
+    ["bench", "--limit", "1"],
+], ids=lambda c: c[0])
+def test_every_command_with_an_endpoint_checks_it_first(tmp_path, monkeypatch, command):
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{_closed_port()}/v1")
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "m.db"), "--model", "tiny:llama", "-q", *command,
+                                      "--explainer", "openai:m", "--timeout", "2"])
+    assert result.exit_code == 1, result.output
+    assert "openai:m did not answer a first small request, so nothing was run" in result.output
+    assert "Traceback" not in result.output and list(tmp_path.iterdir()) == []
