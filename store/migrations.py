@@ -338,6 +338,10 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     numbers = [_number(m) for m in MIGRATIONS]
     if numbers != sorted(set(numbers)):
         raise ValueError(f"migration numbers must be unique and ascending: {numbers}")
+    if db["_migrations"].exists():
+        done = {row[0] for row in db.execute("SELECT id FROM _migrations")}
+        if done.issuperset(numbers):  # up to date: a reader opening the store takes no write lock
+            return []
     db.execute(
         "CREATE TABLE IF NOT EXISTS _migrations"
         " (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at TEXT NOT NULL)"

@@ -1,5 +1,5 @@
-"""Two `mechanic label` processes on one database at once, with overlapping features:
-both finish, the file passes SQLite's integrity check, no row is lost and none is
+"""Two `mechanic label` processes on one database at once, with overlapping features,
+and a reader opening the store all the while: both finish, the reader never fails, the file passes SQLite's integrity check, no row is lost and none is
 duplicated (each feature has one explanation per method and one set of floors)."""
 
 from __future__ import annotations
@@ -8,6 +8,9 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
+
+from mechanic import store
 
 COMMON = ["--model", "tiny:llama", "-q", "label", "--methods", "tokens,search", "--scorers", "embedding",
           "--tokens", "8192"]
@@ -25,9 +28,24 @@ def test_two_label_runs_on_one_database(tmp_path):
     db = tmp_path / "m.db"
     first = _start(db, "mlp:1:0-3", str(tmp_path / "a.html"))
     second = _start(db, "mlp:1:2-5", str(tmp_path / "b.html"))
+    # a reader (as `mechanic show` or the viewer would open the store) while both write
+    seen, reads = [], 0
+    deadline = time.monotonic() + 400
+    while any(p.poll() is None for p in (first, second)) and time.monotonic() < deadline:
+        if db.exists():
+            try:
+                reader = store.open_db(db)
+            except store.StoreError as exc:  # only a file not yet created by the writers
+                assert "not a mechanic database" not in str(exc), exc
+                continue
+            seen.append(reader.execute("SELECT count(*) FROM explanations").fetchone()[0])
+            reader.conn.close()
+            reads += 1
+        time.sleep(0.2)
     for proc in (first, second):
         out, err = proc.communicate(timeout=400)
         assert proc.returncode == 0, err[-3000:]
+    assert reads > 10 and seen == sorted(seen)  # the reader never failed and never saw rows vanish
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     features = dict(conn.execute("SELECT feature, id FROM features"))
