@@ -80,16 +80,17 @@ def _explanation_row(*, feature_id, run_id, method, config_hash, text, status, r
     }
 
 
-# What a failure that a later run should try again says: the LLM endpoint failed (not
-# the reply, which was paid for and stays a failure).
-RETRYABLE_ERROR = "LLM call failed"
+# What a failure that a later run should try again says: the LLM call failed or was
+# rejected, so no reply was paid for. A refusal ("the model refused") or an unparseable
+# reply was paid for and stays a failure.
+RETRYABLE_ERROR = "LLM call"
 
 
 def write_explanation_once(db: sqlite_utils.Database, **fields: Any) -> tuple[int, bool]:
     """:func:`write_explanation`, unless the feature already has an explanation of this
     method, role and configuration (another process running the same command stored it
-    first): then that one's id. A stored failure whose error says the LLM call failed
-    (:data:`RETRYABLE_ERROR`) is replaced in place by the new result, keeping its id and
+    first): then that one's id. A stored failure whose error says the LLM call failed or
+    was rejected (:data:`RETRYABLE_ERROR`) is replaced in place by the new result, keeping its id and
     its error in ``details["earlier_error"]``. Returns ``(id, written)``; check and write
     hold the write lock together, so two processes never store the same explanation twice."""
     with write_transaction(db):
@@ -181,8 +182,8 @@ def labeled_features(db: sqlite_utils.Database, config_hash: str, method: str, *
                      retry_failed_calls: bool = False) -> set[int]:
     """Feature row ids that already have an explanation (ok or failed) from ``method``
     under this labeling configuration — the work a resumed run skips. With
-    ``retry_failed_calls``, a failure because the LLM call failed does not count (a
-    rerun after an endpoint outage tries those again)."""
+    ``retry_failed_calls``, a failure because the LLM call failed or was rejected does not
+    count (a rerun after an endpoint outage or a key fix tries those again)."""
     sql = "SELECT DISTINCT feature_id FROM explanations WHERE config_hash = ? AND method = ? AND role = 'explanation'"
     params: list = [config_hash, method]
     if retry_failed_calls:

@@ -204,8 +204,8 @@ def test_label_exits_non_zero_when_most_explanations_fail(fault_server, tmp_path
     result = CliRunner().invoke(cli, args("a.db"))
     assert result.exit_code == 1, result.output
     assert "3 explanations made (3 failed)" in result.output
-    assert "  3 failed: LLM call failed: LLM call rejected: HTTP 400" in result.output
-    assert "Error: 3 of 3 explanations failed (more than --max-failed 0.5); most often: LLM call failed" in result.output
+    assert "  3 failed: LLM call rejected: HTTP 400" in result.output
+    assert "Error: 3 of 3 explanations failed (more than --max-failed 0.5); most often: LLM call rejected" in result.output
     assert "Traceback" not in result.output
     assert (tmp_path / "r.html").exists()  # the table and the report come first
     rows = list(store.open_db(tmp_path / "a.db")["explanations"].rows)
@@ -295,3 +295,19 @@ def test_every_command_with_an_endpoint_checks_it_first(tmp_path, monkeypatch, c
     assert result.exit_code == 1, result.output
     assert "openai:m did not answer a first small request, so nothing was run" in result.output
     assert "Traceback" not in result.output and list(tmp_path.iterdir()) == []
+
+
+def test_a_refusal_was_paid_for_and_is_not_asked_again(fault_server, subject, tmp_path):
+    config = LabelConfig(methods=("oneshot",), explainer="openai:m", scorers=(), n_tokens=1024, window=16,
+                         style="chat")
+    refusing = fault_server(_preflight_or(("refusal", "no")))
+    healthy = fault_server(_script(then=("ok", "later")))
+    db = store.open_db(tmp_path / "m.db")
+    feats = subject.features("mlp:0:0-1")
+    for server in (refusing, healthy):
+        summary = label(db, subject, feats, config, capture_config=CAPTURE,
+                        make_llm=lambda spec, subj, server=server: _llm(server, backoff=0.01))
+    assert (summary.explained, summary.skipped) == (0, 2)
+    assert len(healthy.requests) == 1  # the preflight only
+    errors = [r["error"] for r in db["explanations"].rows]
+    assert len(errors) == 2 and all(e.startswith("the model refused (no)") for e in errors)
