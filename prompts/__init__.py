@@ -10,11 +10,12 @@ and its ``prompt_hash`` is stored next to whatever it produced.
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 from importlib import resources
 from string import Template
 
-__all__ = ["names", "prompt_hash", "render", "render_around", "template_text"]
+__all__ = ["as_data", "names", "prompt_hash", "render", "render_around", "template_text"]
 
 _SUFFIX = ".txt"
 
@@ -43,9 +44,24 @@ def prompt_hash(name: str) -> str:
     return hashlib.sha256(template_text(name).encode("utf-8")).hexdigest()[:12]
 
 
+# A tag that opens or closes a data block, however spelled: </data>, < /DATA >, <data attr>.
+_DATA_TAG = re.compile(r"<\s*(/?)\s*data\b[^>]*>", re.IGNORECASE)
+
+
+def as_data(text: str) -> str:
+    """``text`` made safe to place between a template's ``<data>`` tags: any tag that
+    would open or close a data block is written with angle quotes (``‹/data›``), so
+    copied documents cannot end the block early and pass as instructions."""
+    return _DATA_TAG.sub(lambda m: f"‹{m.group(1)}data›", text)
+
+
 def render(name: str, **variables: object) -> str:
-    """Template ``name`` with every ``$placeholder`` filled; a missing one raises ``KeyError``."""
-    return Template(template_text(name)).substitute({k: str(v) for k, v in variables.items()})
+    """Template ``name`` with every ``$placeholder`` filled; a missing one raises
+    ``KeyError``. In a template with ``<data>`` blocks every value goes through
+    :func:`as_data` (the template's own tags are not values, so they stay)."""
+    text = template_text(name)
+    quote = as_data if "<data>" in text else str
+    return Template(text).substitute({k: quote(str(v)) for k, v in variables.items()})
 
 
 def render_around(name: str, hole: str, **variables: object) -> tuple[str, str]:

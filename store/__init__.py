@@ -12,6 +12,7 @@ Every derived row carries the ``run_id`` of the run that made it.
 This package depends on nothing else in mechanic.
 """
 
+from ._common import write_transaction
 from .agent import (
     AGENT_KINDS,
     AGENT_STATUSES,
@@ -33,8 +34,9 @@ from .agent import (
 from .bench import get_bench_items, get_bench_values, get_validity_values, write_bench_items, write_bench_values
 from .blobs import decode_activations, decode_tokens, decode_vector
 from .corpora import SPLITS, WindowRow, get_corpus, get_windows, upsert_corpus, window_indices, write_windows
-from .db import open_db
+from .db import database_problem, open_db
 from .directions import load_directions, save_direction
+from .errors import StoreError
 from .exemplars import EXEMPLAR_KINDS, Exemplar, ExemplarRow, get_exemplars
 from .explanations import (
     EXPLANATION_ROLES,
@@ -47,6 +49,7 @@ from .explanations import (
     merge_explanation_details,
     searchable_explanations,
     write_explanation,
+    write_explanation_once,
     write_scores,
 )
 from .features import captured_features, get_feature, list_features, write_feature
@@ -94,11 +97,13 @@ __all__ = [
     "latest_explanation_text",
     "searchable_explanations",
     "write_explanation",
+    "write_explanation_once",
     "write_scores",
     "EXEMPLAR_KINDS",
     "MIGRATIONS",
     "RUN_STATUSES",
     "SPLITS",
+    "StoreError",
     "Exemplar",
     "ExemplarRow",
     "WindowRow",
@@ -107,6 +112,7 @@ __all__ = [
     "config_hash",
     "decode_activations",
     "decode_tokens",
+    "database_problem",
     "decode_vector",
     "find_runs",
     "finish_run",
@@ -143,4 +149,5 @@ __all__ = [
     "summary_page",
     "summary_rows",
     "summary_search_rows",
+    "write_transaction",
 ]

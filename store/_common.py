@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator, Sequence, TypeVar
+
+import sqlite_utils
 
 T = TypeVar("T")
 
@@ -48,3 +51,22 @@ def plain_number(value: Any) -> float | int | None:
         return int(value)
     value = float(value)
     return None if math.isnan(value) else value
+
+
+@contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """A transaction that takes the write lock when it starts (``BEGIN IMMEDIATE``), for
+    a read-then-write that another process must not interleave: it waits up to the busy
+    timeout for the lock, where a deferred one that read first would fail at once when
+    another process committed in between. Inside an open transaction it is a savepoint."""
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.commit()

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ._common import from_json, now, plain_number, to_json
+from ._common import from_json, now, plain_number, to_json, write_transaction
 
 __all__ = [
     "get_explanation",
@@ -26,6 +26,7 @@ __all__ = [
     "latest_explanation_text",
     "searchable_explanations",
     "write_explanation",
+    "write_explanation_once",
     "write_scores",
 ]
 
@@ -52,6 +53,14 @@ def write_explanation(
     details: Mapping[str, Any] | None = None,
 ) -> int:
     """Store one explanation; return its id."""
+    row = _explanation_row(feature_id=feature_id, run_id=run_id, method=method, config_hash=config_hash, text=text,
+                           status=status, role=role, error=error, raw=raw, explainer_model=explainer_model,
+                           prompt_hash=prompt_hash, usage=usage, details=details)
+    return int(db["explanations"].insert(row).last_pk)
+
+
+def _explanation_row(*, feature_id, run_id, method, config_hash, text, status, role, error, raw, explainer_model,
+                     prompt_hash, usage, details) -> dict:
     if role not in EXPLANATION_ROLES:
         raise ValueError(f"role must be one of {EXPLANATION_ROLES}, got {role!r}")
     if status not in EXPLANATION_STATUSES:
@@ -62,14 +71,45 @@ def write_explanation(
         raise ValueError("a failed explanation has no text; keep the output in raw")
     usage = dict(usage or {})
     usage.setdefault("llm_calls", usage.pop("calls", 0))
-    row = {
+    return {
         "feature_id": feature_id, "run_id": run_id, "method": method, "role": role, "text": text,
         "status": status, "error": error, "raw": raw, "explainer_model": explainer_model,
         "prompt_hash": prompt_hash, "config_hash": config_hash,
         **{k: plain_number(usage.get(k, 0)) or 0 for k in _USAGE_KEYS},
         "details": to_json(dict(details)) if details else None, "created_at": now(),
     }
-    return int(db["explanations"].insert(row).last_pk)
+
+
+# What a failure that a later run should try again says: the LLM call failed or was
+# rejected, so no reply was paid for. A refusal ("the model refused") or an unparseable
+# reply was paid for and stays a failure.
+RETRYABLE_ERROR = "LLM call"
+
+
+def write_explanation_once(db: sqlite_utils.Database, **fields: Any) -> tuple[int, bool]:
+    """:func:`write_explanation`, unless the feature already has an explanation of this
+    method, role and configuration (another process running the same command stored it
+    first): then that one's id. A stored failure whose error says the LLM call failed or
+    was rejected (:data:`RETRYABLE_ERROR`) is replaced in place by the new result, keeping its id and
+    its error in ``details["earlier_error"]``. Returns ``(id, written)``; check and write
+    hold the write lock together, so two processes never store the same explanation twice."""
+    with write_transaction(db):
+        found = db.execute(
+            "SELECT id, status, error, details FROM explanations WHERE feature_id = ? AND method = ? AND role = ? "
+            "AND config_hash = ? ORDER BY id LIMIT 1",
+            [fields["feature_id"], fields["method"], fields.get("role", "explanation"), fields["config_hash"]],
+        ).fetchone()
+        if not found:
+            return write_explanation(db, **fields), True
+        eid, status, error, _ = found
+        if status != "failed" or RETRYABLE_ERROR not in (error or ""):
+            return int(eid), False
+        defaults = {"status": "ok", "role": "explanation", "error": None, "raw": None, "explainer_model": None,
+                    "prompt_hash": None, "usage": None}
+        row = _explanation_row(**{**defaults, **fields,
+                                  "details": {**(fields.get("details") or {}), "earlier_error": error}})
+        db.execute(f"UPDATE explanations SET {', '.join(f'{c} = ?' for c in row)} WHERE id = ?", [*row.values(), eid])
+        return int(eid), True
 
 
 def write_scores(db: sqlite_utils.Database, explanation_id: int, run_id: int,
@@ -138,12 +178,18 @@ def get_scores(db: sqlite_utils.Database, explanation_id: int) -> list[dict]:
         "SELECT * FROM scores WHERE explanation_id = ? ORDER BY scorer, split, metric", [explanation_id])]
 
 
-def labeled_features(db: sqlite_utils.Database, config_hash: str, method: str) -> set[int]:
+def labeled_features(db: sqlite_utils.Database, config_hash: str, method: str, *,
+                     retry_failed_calls: bool = False) -> set[int]:
     """Feature row ids that already have an explanation (ok or failed) from ``method``
-    under this labeling configuration — the work a resumed run skips."""
-    return {r[0] for r in db.execute(
-        "SELECT DISTINCT feature_id FROM explanations WHERE config_hash = ? AND method = ? AND role = 'explanation'",
-        [config_hash, method])}
+    under this labeling configuration — the work a resumed run skips. With
+    ``retry_failed_calls``, a failure because the LLM call failed or was rejected does not
+    count (a rerun after an endpoint outage or a key fix tries those again)."""
+    sql = "SELECT DISTINCT feature_id FROM explanations WHERE config_hash = ? AND method = ? AND role = 'explanation'"
+    params: list = [config_hash, method]
+    if retry_failed_calls:
+        sql += " AND NOT (status = 'failed' AND instr(coalesce(error, ''), ?) > 0)"
+        params.append(RETRYABLE_ERROR)
+    return {r[0] for r in db.execute(sql, params)}
 
 
 def searchable_explanations(db: sqlite_utils.Database, model_name: str) -> list[dict]:

@@ -18,9 +18,10 @@ from typing import Callable, Iterator
 import sqlite_utils
 
 from ._common import now
+from .errors import StoreError
 
-__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations", "m001_initial", "m002_explanations_scores", "m003_agent", "m004_bench",
-           "m005_feature_summary", "SUMMARY_COLUMNS"]
+__all__ = ["MIGRATIONS", "apply_migrations", "applied_migrations", "check_schema_version", "m001_initial",
+           "m002_explanations_scores", "m003_agent", "m004_bench", "m005_feature_summary", "SUMMARY_COLUMNS"]
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -452,11 +453,33 @@ def applied_migrations(db: sqlite_utils.Database) -> list[str]:
     return [row[0] for row in db.execute("SELECT name FROM _migrations ORDER BY id")]
 
 
+def check_schema_version(db: sqlite_utils.Database, name: str = "the database") -> None:
+    """Raise :class:`StoreError` when ``db`` records a migration this version does not
+    know (it was written by a newer mechanic). Reads only: a newer store is never
+    written to. Also the first read of a file, so a file that is not SQLite fails here
+    (``sqlite3.DatabaseError``)."""
+    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    if not db["_migrations"].exists():
+        return
+    known = {_number(m): m.__name__ for m in MIGRATIONS}
+    rows = db.execute("SELECT id, name FROM _migrations ORDER BY id").fetchall()
+    unknown = [(number, label) for number, label in rows if known.get(number) != label]
+    if unknown:
+        number, label = unknown[-1]
+        raise StoreError(
+            f"{name} was written by a newer mechanic (schema migration {number}, {label}; this version knows "
+            f"up to {max(known)}): upgrade mechanic to use it, or pass --db with another path")
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Run every pending migration, in order; return the names of those applied now."""
     numbers = [_number(m) for m in MIGRATIONS]
     if numbers != sorted(set(numbers)):
         raise ValueError(f"migration numbers must be unique and ascending: {numbers}")
+    if db["_migrations"].exists():
+        done = {row[0] for row in db.execute("SELECT id FROM _migrations")}
+        if done.issuperset(numbers):  # up to date: a reader opening the store takes no write lock
+            return []
     db.execute(
         "CREATE TABLE IF NOT EXISTS _migrations"
         " (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at TEXT NOT NULL)"

@@ -138,3 +138,118 @@ class FakeServer:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# ------------------------------------------- a fault-injecting endpoint
+
+
+class FaultServer:
+    """An OpenAI-compatible chat-completions endpoint on 127.0.0.1 that misbehaves on
+    purpose. ``plan(n, request) -> fault`` picks the reply to the ``n``-th request (from
+    0); a fault is a tuple:
+
+    * ``("ok", text)`` — a normal reply; ``("slow", seconds, text)`` — the same after a wait
+    * ``("status", code)`` or ``("status", code, retry_after)`` — an error reply (with a
+      ``Retry-After`` header when given)
+    * ``("reset",)`` — the connection is closed with a TCP reset, no reply
+    * ``("truncated",)`` — headers promise more body than is sent, then the socket closes
+    * ``("malformed",)`` — status 200 with a body that is not JSON
+    * ``("html",)`` — status 200 with a web page (a URL that is not an endpoint)
+    * ``("empty",)`` — status 200 with ``"choices": []``
+    * ``("refusal", text)`` — a reply whose content is null and whose ``refusal`` says why
+
+    Every request body is kept in ``requests`` (with its arrival time in ``times``)."""
+
+    def __init__(self, plan):
+        import socket
+        import struct
+        import time
+
+        self.plan = plan
+        self.requests: list[dict] = []
+        self.times: list[float] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # a page, as a web server that is not an endpoint would send
+                self._send(200, b"<html><body>It works!</body></html>", "text/html")
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = {"raw": raw.decode(errors="replace")}
+                with server.lock:
+                    n = len(server.requests)
+                    server.requests.append(body)
+                    server.times.append(time.monotonic())
+                fault = server.plan(n, body)
+                kind = fault[0]
+                try:
+                    if kind == "ok":
+                        self._json(*ok_response(fault[1]))
+                    elif kind == "slow":
+                        time.sleep(fault[1])
+                        self._json(*ok_response(fault[2]))
+                    elif kind == "status":
+                        headers = {"Retry-After": str(fault[2])} if len(fault) > 2 else {}
+                        self._json(*error_response(fault[1], f"injected HTTP {fault[1]}"), headers=headers)
+                    elif kind == "reset":
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        self.close_connection = True
+                        self.connection.close()
+                    elif kind == "truncated":
+                        data = json.dumps(ok_response("cut short")[1]).encode()
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data[: len(data) // 2])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    elif kind == "malformed":
+                        self._send(200, b'{"id": "x", "choices": [{"message": {"content": "unterminated', "application/json")
+                    elif kind == "html":
+                        self._send(200, b"<html><body>It works!</body></html>", "text/html")
+                    elif kind == "empty":
+                        status, payload = ok_response("")
+                        self._json(status, {**payload, "choices": []})
+                    elif kind == "refusal":
+                        status, payload = ok_response("")
+                        payload["choices"][0]["message"] = {"role": "assistant", "content": None, "refusal": fault[1]}
+                        self._json(status, payload)
+                    else:  # pragma: no cover - a test's typo
+                        raise ValueError(f"unknown fault {fault!r}")
+                except (BrokenPipeError, ConnectionResetError, OSError):  # the client gave up first
+                    self.close_connection = True
+
+            def _json(self, status, payload, headers=None):
+                self._send(status, json.dumps(payload).encode(), "application/json", headers)
+
+            def _send(self, status, data, content_type, headers=None):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -13,8 +13,17 @@ from .capture import (
     context_token_id,
     summarise_values,
 )
-from .corpus import Window, corpus_spec, corpus_windows, iter_documents, window_split
-from .errors import ArchitectureError, CorpusError, FeatureIdError, MechanicError, ModelLoadError
+from .corpus import Window, check_source, corpus_spec, corpus_windows, iter_documents, window_split
+from .errors import (
+    ArchitectureError,
+    CorpusError,
+    CorpusWarning,
+    FeatureIdError,
+    MechanicError,
+    MechanicWarning,
+    ModelLoadError,
+    TruncationWarning,
+)
 from .hooks import StopForward, forward_until, hooked
 from .interventions import (
     Effect,
@@ -50,12 +59,15 @@ __all__ = [
     "CaptureConfig",
     "CapturedExemplar",
     "CorpusError",
+    "CorpusWarning",
+    "TruncationWarning",
     "Effect",
     "FeatureCapture",
     "FeatureId",
     "FeatureIdError",
     "Hookpoint",
     "MechanicError",
+    "MechanicWarning",
     "ModelLoadError",
     "ProbeResult",
     "SAE",
@@ -78,6 +90,7 @@ __all__ = [
     "collect_activations",
     "collect_token_activations",
     "context_token_id",
+    "check_source",
     "corpus_spec",
     "corpus_windows",
     "effect",

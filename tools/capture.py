@@ -443,7 +443,8 @@ def activations(subject: Subject, texts: Sequence[str], features: Iterable[Featu
     if not texts:
         raise ValueError("no texts given")
     sites = [subject.site(f) for f in features]
-    token_ids = [subject.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    token_ids = subject.fit_ids([subject.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts],
+                                reserve=1)  # the context token
     acts = _read_sequences(subject, sites, token_ids)
     out = []
     for j, (text, ids) in enumerate(zip(texts, token_ids)):

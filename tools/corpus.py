@@ -42,14 +42,19 @@ import os
 import random
 import re
 import sysconfig
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CorpusError
+from .errors import CorpusError, CorpusWarning
 
 __all__ = [
+    "MAX_NOT_TEXT_SHARE",
     "Window",
+    "check_source",
+    "checked_text",
+    "not_text_share",
     "iter_documents",
     "corpus_windows",
     "corpus_spec",
@@ -104,6 +109,17 @@ def iter_documents(source: str = "default", seed: int = 0) -> Iterator[tuple[str
     return _file_documents(path, path.name, field)
 
 
+def check_source(source: str, seed: int = 0) -> None:
+    """Raise `CorpusError` now for a local source that cannot give text — a missing path,
+    an unsupported type, an empty file, a file that is not text — by reading its first
+    document only, so a command can refuse before it writes anything. ``default`` and
+    ``hf:`` sources are not read here (the first is built in, the second may be remote)."""
+    if source == "default" or (isinstance(source, str) and source.startswith("hf:")):
+        return
+    if next(iter(iter_documents(source, seed)), None) is None:
+        raise CorpusError(f"corpus source {source!r} contains no text")
+
+
 def _parse_path_source(source: str) -> tuple[Path, str]:
     """Split ``PATH`` or ``PATH:FIELD`` (FIELD only for a .jsonl file or a directory)."""
     path = Path(source).expanduser()
@@ -131,7 +147,7 @@ def _file_documents(path: Path, name: str, field: str) -> Iterator[tuple[str, st
     except OSError as exc:
         raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if text.strip():
-        yield f"file:{name}", text
+        yield f"file:{name}", checked_text(text, str(path))
 
 
 def _jsonl_documents(path: Path, name: str, field: str) -> Iterator[tuple[str, str]]:
@@ -151,7 +167,33 @@ def _jsonl_documents(path: Path, name: str, field: str) -> Iterator[tuple[str, s
                 keys = ", ".join(map(repr, row)) if isinstance(row, dict) else f"a JSON {type(row).__name__}"
                 raise CorpusError(f"{path} line {lineno}: no string field {field!r} (found {keys or 'no keys'})")
             if row[field].strip():
-                yield f"file:{name}#{lineno}", row[field]
+                yield f"file:{name}#{lineno}", checked_text(row[field], f"{path} line {lineno}")
+
+
+# Above this share of characters that are not text, a document is refused; above zero
+# it is kept with a warning. Real prose and code have none: a stray binary byte or two
+# in a log is worth a warning, a file of random bytes (~90% invalid UTF-8) is not text.
+MAX_NOT_TEXT_SHARE = 0.05
+_NOT_TEXT = re.compile(r"[\ufffd\x00-\x08\x0e-\x1f\x7f]")
+
+
+def not_text_share(text: str) -> float:
+    """The share of ``text``'s characters that are not text: U+FFFD (what undecodable
+    bytes become) and control characters other than tab, line and page breaks."""
+    return len(_NOT_TEXT.findall(text)) / len(text) if text else 0.0
+
+
+def checked_text(text: str, where: str) -> str:
+    """``text`` unchanged; raises `CorpusError` when more than ``MAX_NOT_TEXT_SHARE`` of
+    it is not text, and warns (`CorpusWarning`) with the share when some of it is not."""
+    share = not_text_share(text)
+    if share > MAX_NOT_TEXT_SHARE:
+        raise CorpusError(f"{where} is not text: {share:.0%} of its characters are invalid UTF-8 or control "
+                          f"characters; give a UTF-8 .txt, .md or .jsonl corpus")
+    if share:
+        warnings.warn(f"{where}: {share:.2%} of the characters are invalid UTF-8 or control characters "
+                      f"(kept as U+FFFD)", CorpusWarning, stacklevel=2)
+    return text
 
 
 def _directory_documents(root: Path, field: str, seed: int) -> Iterator[tuple[str, str]]:

@@ -26,3 +26,16 @@ class ModelLoadError(MechanicError):
 
 class CorpusError(MechanicError):
     """A text source that could not be read or yields no text."""
+
+
+class MechanicWarning(UserWarning):
+    """Something the user should know that does not stop the command (the CLI prints
+    it as one ``warning:`` line)."""
+
+
+class CorpusWarning(MechanicWarning):
+    """A text source with a few characters that are not text (kept, replaced by U+FFFD)."""
+
+
+class TruncationWarning(MechanicWarning):
+    """A text longer than the model's context window, cut to fit."""

@@ -127,8 +127,13 @@ class FeatureId:
         return f"{self.kind}:{self.layer}:{self.index}"
 
 
-_INDEX_RE = re.compile(r"^\d+$")
-_RANGE_RE = re.compile(r"^(\d+)-(\d+)$")
+_INDEX_RE = re.compile(r"^[0-9]{1,18}$")  # ASCII digits, short enough for int()
+_RANGE_RE = re.compile(r"^([0-9]{1,18})-([0-9]{1,18})$")
+
+
+# The most indices one id may name: more than any model's layer has neurons, and a
+# typo such as 0-9999999999 fails with a line instead of filling memory.
+MAX_INDICES = 1 << 20
 
 
 def _parse_indices(text: str, spec: str) -> list[int] | None:
@@ -144,6 +149,8 @@ def _parse_indices(text: str, spec: str) -> list[int] | None:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
                 raise FeatureIdError(f"empty range {part!r} in {spec!r}")
+            if len(out) + hi - lo + 1 > MAX_INDICES:
+                raise FeatureIdError(f"{spec!r} names more than {MAX_INDICES:,} features; use a smaller range or *")
             out.extend(range(lo, hi + 1))
         else:
             raise FeatureIdError(

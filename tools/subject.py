@@ -19,12 +19,13 @@ import importlib.util
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .errors import FeatureIdError, ModelLoadError
+from .errors import FeatureIdError, ModelLoadError, TruncationWarning
 from .sae import SAE
 from .sites import (
     Architecture,
@@ -235,10 +236,47 @@ class Subject:
         self.saes[sae.name] = sae
 
     # -------------------------------------------------------------- tokenizing
+    @property
+    def context_length(self) -> int | None:
+        """The most tokens the model reads at once (its position limit), when its config says."""
+        config = self.model.config
+        for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+            value = getattr(config, key, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    def fit_ids(self, token_ids: list[list[int]], reserve: int = 0) -> list[list[int]]:
+        """``token_ids`` with each sequence cut to the context window (less ``reserve``
+        tokens the caller adds, such as a context token); warns once per call
+        (`TruncationWarning`) naming how many texts were cut and to what length."""
+        limit = self.context_length
+        if limit is None:
+            return token_ids
+        limit -= reserve
+        long = [len(ids) for ids in token_ids if len(ids) > limit]
+        if not long:
+            return token_ids
+        warnings.warn(f"{len(long)} of {len(token_ids)} texts are longer than the model's context window "
+                      f"({max(long)} tokens; {self.name} reads {limit}): each was cut to its first {limit} tokens",
+                      TruncationWarning, stacklevel=3)
+        return [ids[:limit] for ids in token_ids]
+
     def tokenize(self, texts: list[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
-        """Right-padded ``input_ids`` and ``attention_mask`` for ``texts``."""
+        """Right-padded ``input_ids`` and ``attention_mask`` for ``texts``, each cut to
+        ``max_length`` tokens when given, else to the context window (with a
+        `TruncationWarning`)."""
+        texts = list(texts)
+        if max_length is None and self.context_length is not None:
+            limit = self.context_length
+            # Cheap test first: a text of at most limit/4 characters cannot pass the limit.
+            if any(len(t) > limit // 4 for t in texts):
+                ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+                if any(len(i) > limit for i in ids):
+                    self.fit_ids(ids)
+                    max_length = limit
         enc = self.tokenizer(
-            list(texts),
+            texts,
             return_tensors="pt",
             padding=True,
             truncation=max_length is not None,

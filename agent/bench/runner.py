@@ -176,8 +176,9 @@ def run_bench(
     say = progress or (lambda _msg: None)
     start = time.perf_counter()
     chash = config.hash()
-    run_id = store.start_run(db, "bench", {**asdict(config), "model": getattr(subject, "name", None)})
     models = Models(subject, config.label_config(), make_llm or llm_backends.make_llm)
+    models.preflight(extra=(config.judge or config.explainer,) if "llm" in config.judges else ())
+    run_id = store.start_run(db, "bench", {**asdict(config), "model": getattr(subject, "name", None)})
     out = BenchRun(run_id, config.suite_kind, config, [], [])
     with store.finishing(db, run_id):
         say(f"building the {config.suite} suite ...")

@@ -6,7 +6,7 @@ import click
 from mechanic import store
 from mechanic.evals.offline import DEFAULT_SIMULATOR
 
-from .common import Context, budget_options, echo_json, pass_ctx, user_errors
+from .common import Context, budget_options, echo_json, endpoint_llms, pass_ctx, timeout_option, user_errors
 
 
 @click.command()
@@ -19,11 +19,12 @@ from .common import Context, budget_options, echo_json, pass_ctx, user_errors
 @click.option("--tokens", "n_tokens", type=click.IntRange(min=64), default=20_000, show_default=True,
               help="Corpus tokens to capture when a component question needs a feature's exemplars.")
 @budget_options
+@timeout_option
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @pass_ctx
 @user_errors
 def ask(obj: Context, question, explainer, simulator, source, n_tokens, budget_llm, budget_tools, budget_seconds,
-        as_json):
+        timeout, as_json):
     """Ask a question about the model; get claims that cite experiments.
 
     Understood: where is a concept represented ("where does the model represent the
@@ -36,10 +37,13 @@ def ask(obj: Context, question, explainer, simulator, source, n_tokens, budget_l
     as an agent run.
     """
     from ..ask import ask as run_ask
-    from ..llm import make_llm
+    from ..llm import preflight
     from ..pipeline import LabelConfig, investigate_feature
 
     subject = obj.subject_with_directions()
+    make_llm = endpoint_llms(timeout)
+    planner = make_llm(explainer, subject)
+    preflight(planner)
     db = obj.db()
     say = (lambda msg: click.echo(msg, err=True)) if not obj.quiet else None
     config = LabelConfig(methods=("agent",), explainer=explainer, simulator=simulator, scorers=("simulation",),
@@ -48,9 +52,9 @@ def ask(obj: Context, question, explainer, simulator, source, n_tokens, budget_l
     run_id = store.start_run(db, "ask", {"question": question, "explainer": explainer})
 
     with store.finishing(db, run_id):
-        answer = run_ask(db, subject, question, make_llm(explainer, subject), run_id=run_id, max_llm_calls=budget_llm,
+        answer = run_ask(db, subject, question, planner, run_id=run_id, max_llm_calls=budget_llm,
                          investigate_feature=lambda f: investigate_feature(db, subject, subject.features(f)[0], config,
-                                                                           progress=say),
+                                                                           progress=say, make_llm=make_llm),
                          progress=say)
     if as_json:
         echo_json(answer.to_dict())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from mechanic.evals.offline import DEFAULT_SIMULATOR
 
-from .common import Context, echo_json, pass_ctx, split_csv, user_errors
+from .common import Context, echo_json, endpoint_llms, pass_ctx, split_csv, timeout_option, user_errors
 
 
 @click.command()
@@ -44,11 +44,12 @@ from .common import Context, echo_json, pass_ctx, split_csv, user_errors
               help="Write PNG plots (score distributions per method, score vs cost) to this folder.")
 @click.option("--compare", "compare", type=int, nargs=2, default=None, metavar="RUN_A RUN_B",
               help="Compare two stored bench runs (B minus A, paired over features, 95% CIs) instead of running.")
+@timeout_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and per-feature values) as JSON.")
 @pass_ctx
 @user_errors
 def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, scorers, limit, k, n_tokens, layer, threshold,
-          no_validity, seed, plots_dir, compare, as_json):
+          no_validity, seed, plots_dir, compare, timeout, as_json):
     """Benchmark explainers on features with known ground truth.
 
     Per method: held-out simulation, detection and fuzzing scores, a 3-way
@@ -59,7 +60,7 @@ def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, sco
     Stored as a bench run; --compare RUN_A RUN_B diffs two runs.
     """
     from ..bench import BenchConfig, bench_summary, compare_runs, format_bench, format_compare, run_bench, write_plots
-    from ..pipeline import canonical_scorers
+    from ..pipeline import Models, canonical_scorers
 
     if compare:
         rows = compare_runs(obj.db(must_exist=True), compare[0], compare[1], seed=seed)
@@ -77,7 +78,11 @@ def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, sco
                          n_tokens=n_tokens, layer=layer, threshold=threshold)
     subject = obj.subject_with_directions()
     say = (lambda msg: click.echo(msg, err=True)) if not obj.quiet else None
-    run = run_bench(obj.db(), subject, config, progress=say)
+    make_llm = endpoint_llms(timeout)
+    # a dead endpoint fails before the database is opened (run_bench's own check then costs nothing)
+    Models(subject, config.label_config(), make_llm).preflight(
+        extra=(config.judge or config.explainer,) if "llm" in config.judges else ())
+    run = run_bench(obj.db(), subject, config, progress=say, make_llm=make_llm)
     summary = bench_summary(run.values, run_id=run.run_id, seed=seed)
     plots = [str(p) for p in write_plots(run.values, plots_dir, run.run_id)] if plots_dir else []
     if as_json:

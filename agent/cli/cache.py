@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from mechanic.tools import CaptureConfig
+from mechanic.tools import CaptureConfig, check_source
 
 from .common import Context, echo_json, pass_ctx, user_errors
 
@@ -51,6 +51,7 @@ def cache(obj: Context, layers, site, source, n_tokens, length, top_k, batch_siz
     for layer in _parse_layers(layers):
         features += subject.features(f"{site}:{layer}:*")
     config = CaptureConfig(top_k=top_k, batch_size=batch_size, seed=seed, first_position=0 if keep_first_position else 1)
+    check_source(source)  # before the database is opened: a bad corpus writes nothing
     summary = cache_features(obj.db(), subject, features, source=source, n_tokens=n_tokens, length=length,
                              config=config, progress=obj.progress)
     if as_json:

@@ -5,28 +5,51 @@ helpers."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
+import warnings
 from functools import wraps
 from pathlib import Path
 
 import click
 from mechanic import store
-from mechanic.tools import MechanicError
+from mechanic.tools import MechanicError, MechanicWarning
 
-__all__ = ["Context", "pass_ctx", "echo_json", "split_csv", "budget_options", "user_errors"]
+__all__ = ["Context", "pass_ctx", "echo_json", "split_csv", "budget_options", "endpoint_llms", "timeout_option",
+           "user_errors"]
 
 
 def user_errors(fn):
-    """Turn known errors into one line (click.ClickException); let bugs raise."""
+    """Turn known errors into one line (click.ClickException); let bugs raise. A
+    database that fails mid-run (locked past the busy timeout, disk full, made
+    read-only) is a known error too: what was committed stays, the line says why."""
 
     @wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
-        except MechanicError as exc:
+            with warnings.catch_warnings():
+                warnings.showwarning = _one_line_warnings(warnings.showwarning)
+                return fn(*args, **kwargs)
+        except (MechanicError, store.StoreError) as exc:
             raise click.ClickException(str(exc)) from exc
+        except sqlite3.DatabaseError as exc:
+            ctx = click.get_current_context(silent=True)
+            path = ctx.find_object(Context).db_path if ctx and ctx.find_object(Context) else "the database"
+            raise click.ClickException(store.database_problem(exc, path)) from exc
 
     return wrapper
+
+
+def _one_line_warnings(show):
+    """``warnings.showwarning`` that prints mechanic's own warnings as one line."""
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, MechanicWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return one_line
 
 
 class Context:
@@ -57,9 +80,10 @@ class Context:
 
             if not self.quiet:
                 click.echo(f"loading {self.model_spec} ...", err=True)
-            if not self.progress:  # quiet, or not a terminal: no library progress bars either
-                from transformers.utils import logging as hf_logging
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.set_verbosity_error()  # library advice about model classes is not for our users
+            if not self.progress:  # quiet, or not a terminal: no library progress bars either
                 hf_logging.disable_progress_bar()
             subject = load_subject(self.model_spec)
             for spec in self.sae_specs:
@@ -110,3 +134,29 @@ def budget_options(fn):
     ]):
         fn = option(fn)
     return fn
+
+
+def timeout_option(fn):
+    """``--timeout SECONDS``: how long one endpoint request may take before it is retried."""
+    return click.option("--timeout", "timeout", type=click.FloatRange(min=1), default=60.0, show_default=True,
+                        metavar="SECONDS",
+                        help="Endpoint LLMs (openai:MODEL): seconds one request may take before it is "
+                             "retried (bounded retries with backoff).")(fn)
+
+
+def endpoint_llms(timeout: float):
+    """``make_llm`` with the request timeout of ``--timeout``, building each spec once
+    per command (so an endpoint checked before the database is opened is not checked
+    again by the run)."""
+    from ..llm import make_llm
+
+    built: dict[tuple[str, int], object] = {}
+
+    def make(spec: str, subject=None):
+        key = (spec, id(subject))
+        if key not in built:  # only endpoints take a timeout
+            endpoint = spec.partition(":")[0] == "openai"
+            built[key] = make_llm(spec, subject, timeout=timeout) if endpoint else make_llm(spec, subject)
+        return built[key]
+
+    return make

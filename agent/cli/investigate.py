@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from mechanic.evals.offline import DEFAULT_SIMULATOR
 
-from .common import Context, budget_options, echo_json, pass_ctx, split_csv, user_errors
+from .common import Context, budget_options, echo_json, endpoint_llms, pass_ctx, split_csv, timeout_option, user_errors
 
 
 @click.command()
@@ -30,11 +30,12 @@ from .common import Context, budget_options, echo_json, pass_ctx, split_csv, use
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also explain the feature in one call of the same LLM, scored the same way, for the cost ledger "
                    "(score gained per extra call).")
+@timeout_option
 @click.option("--json", "as_json", is_flag=True, help="Print the investigation as JSON.")
 @pass_ctx
 @user_errors
 def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_tokens, seed, keep_first_position,
-                budget_llm, budget_tools, budget_seconds, guided, baseline, as_json):
+                budget_llm, budget_tools, budget_seconds, guided, baseline, timeout, as_json):
     """Investigate FEATURE with the agent: hypotheses, experiments, verdicts, explanation.
 
     The agent forms competing hypotheses, designs texts and interventions that could
@@ -44,7 +45,7 @@ def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_
     held-out (test split) scores. Everything is stored; a killed run resumes when
     the same command is run again.
     """
-    from ..pipeline import LabelConfig, investigate_feature
+    from ..pipeline import LabelConfig, Models, investigate_feature
 
     subject = obj.subject_with_directions()
     feats = subject.features(feature)
@@ -54,9 +55,11 @@ def investigate(obj: Context, feature, explainer, simulator, scorers, source, n_
                          seed=seed, corpus=source, n_tokens=n_tokens, agent_llm_calls=budget_llm,
                          agent_tool_calls=budget_tools, agent_seconds=budget_seconds, agent_guided=guided,
                          keep_first_position=keep_first_position)
+    make_llm = endpoint_llms(timeout)
+    Models(subject, config, make_llm).preflight()  # before the database is opened: a dead endpoint writes nothing
     db = obj.db()
     say = (lambda msg: click.echo(msg, err=True)) if not obj.quiet else None
-    report = investigate_feature(db, subject, feats[0], config, progress=say, baseline=baseline)
+    report = investigate_feature(db, subject, feats[0], config, progress=say, baseline=baseline, make_llm=make_llm)
     if as_json:
         echo_json(report)
         return

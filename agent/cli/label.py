@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 from mechanic.evals.offline import DEFAULT_SIMULATOR
+from mechanic.tools import check_source
 
 from ..pipeline.config import DEFAULT_SCORERS
-from .common import Context, budget_options, echo_json, pass_ctx, split_csv, user_errors
+from .common import Context, budget_options, echo_json, endpoint_llms, pass_ctx, split_csv, timeout_option, user_errors
 
 
 @click.command()
@@ -48,12 +49,16 @@ from .common import Context, budget_options, echo_json, pass_ctx, split_csv, use
 @click.option("--threshold", type=float, default=0.3, show_default=True,
               help="tiered: run the agent where the searched description's simulation score on the select split is below this.")
 @budget_options
+@timeout_option
+@click.option("--max-failed", type=click.FloatRange(min=0, max=1), default=0.5, show_default=True, metavar="SHARE",
+              help="Exit with status 1 when more than this share of the explanations made failed (they are "
+                   "stored with their cause either way).")
 @click.option("--json", "as_json", is_flag=True, help="Print the table and summary as JSON.")
 @pass_ctx
 @user_errors
 def label(obj: Context, features, methods, explainer, simulator, scorers, k, concurrency, n_top, n_random,
           score_length, style, source, n_tokens, seed, keep_first_position, report_path, threshold, budget_llm, budget_tools,
-          budget_seconds, as_json):
+          budget_seconds, timeout, max_failed, as_json):
     """Explain FEATURES (e.g. mlp:15:0-19) and score every explanation on held-out data.
 
     Captures what is missing first, runs each method, scores each explanation and two
@@ -63,7 +68,7 @@ def label(obj: Context, features, methods, explainer, simulator, scorers, k, con
     """
     from mechanic.web.report import write_report
 
-    from ..pipeline import LabelConfig, canonical_scorers, format_table, label_table
+    from ..pipeline import LabelConfig, Models, canonical_scorers, format_table, label_table
     from ..pipeline import label as run_label
 
     scorers, notices = canonical_scorers(split_csv(scorers))
@@ -80,9 +85,12 @@ def label(obj: Context, features, methods, explainer, simulator, scorers, k, con
     feats = [f for spec in features for f in subject.features(spec)]
     if not feats:
         raise click.UsageError("no features given")
+    check_source(source, seed)  # a bad corpus and a dead endpoint fail before the database is opened
+    make_llm = endpoint_llms(timeout)
+    Models(subject, config, make_llm).preflight()  # before the database is opened: a dead endpoint writes nothing
     db = obj.db()
     say = (lambda msg: click.echo(msg, err=True)) if not obj.quiet else None
-    summary = run_label(db, subject, feats, config, concurrency=concurrency, progress=say)
+    summary = run_label(db, subject, feats, config, concurrency=concurrency, progress=say, make_llm=make_llm)
     names = [str(f) for f in feats]
     table = label_table(db, names, subject.name, summary.config_hash, seed=seed)
     path = Path(report_path) if report_path else Path(obj.db_path).resolve().parent / "label-report.html"
@@ -91,10 +99,23 @@ def label(obj: Context, features, methods, explainer, simulator, scorers, k, con
     if as_json:
         echo_json({**table.to_dict(), "run_id": summary.run_id, "report": str(path),
                     "explained": summary.explained, "skipped": summary.skipped, "failed": summary.failed,
-                    "scored": summary.scored, "seconds": round(summary.seconds, 1)})
-        return
-    click.echo(format_table(table))
-    rate = 3600 * len(feats) / summary.seconds if summary.seconds else 0
-    click.echo(f"\n{len(feats)} features, {summary.explained} explanations made ({summary.failed} failed), "
-               f"{summary.skipped} already stored, {summary.scored} scored in {summary.seconds:.0f}s "
-               f"({rate:,.0f} features/hour). Report: {path}")
+                    "failures": summary.failures, "scored": summary.scored, "score_errors": summary.score_errors,
+                    "seconds": round(summary.seconds, 1)})
+    else:
+        click.echo(format_table(table))
+        rate = 3600 * len(feats) / summary.seconds if summary.seconds else 0
+        click.echo(f"\n{len(feats)} features, {summary.explained} explanations made ({summary.failed} failed), "
+                   f"{summary.skipped} already stored, {summary.scored} scored"
+                   + (f" ({summary.score_errors} scorer results failed)" if summary.score_errors else "")
+                   + f" in {summary.seconds:.0f}s ({rate:,.0f} features/hour). Report: {path}")
+        for cause, n in list(summary.failures.items())[:5]:
+            click.echo(f"  {n} failed: {cause}")
+    check_failed_share(summary.failed, summary.explained, max_failed, summary.failures)
+
+
+def check_failed_share(failed: int, made: int, max_failed: float, failures: dict[str, int]) -> None:
+    """Exit 1 (after the table and report are out) when too much of the work failed."""
+    if made and failed / made > max_failed:
+        cause = next(iter(failures), "see the table")
+        raise click.ClickException(f"{failed} of {made} explanations failed (more than --max-failed "
+                                   f"{max_failed:g}); most often: {cause}")

@@ -86,7 +86,9 @@ class OneShotExplainer:
             try:
                 raw = self._ask(prompt, t, rng.randrange(2**31), usage)
             except LLMError as exc:
-                return ExplainResult.failure(self.method, f"LLM call failed: {exc}", raw, usage=usage, **meta)
+                said = str(exc)  # the backend's own line already says "LLM call failed/rejected: ..."
+                error = said if said.startswith(("LLM call", "the model refused")) else f"LLM call failed: {said}"
+                return ExplainResult.failure(self.method, error, raw, usage=usage, **meta)
             try:
                 text = parse_explanation(raw)
             except ParseError as exc:

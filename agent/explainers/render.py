@@ -26,17 +26,23 @@ def mark_token(token: str, level: int | None = None) -> str:
     """``token`` as a marked token: ``⟦token⟧``, or ``⟦token|level⟧``. Newlines and tabs
     are made visible, and a bracket of the mark's own kind inside the token becomes a
     plain one, so every mark reads back unambiguously (the level follows the last ``|``)."""
-    shown = _visible(token).replace(MARK_OPEN, "[").replace(MARK_CLOSE, "]")
-    return f"{MARK_OPEN}{shown}{MARK_CLOSE}" if level is None else f"{MARK_OPEN}{shown}|{level}{MARK_CLOSE}"
+    return f"{MARK_OPEN}{_unmarked(token)}{MARK_CLOSE}" if level is None else f"{MARK_OPEN}{_unmarked(token)}|{level}{MARK_CLOSE}"
+
+
+def _unmarked(token: str) -> str:
+    """A token shown with any bracket of the mark's own kind made plain: a document cannot
+    forge a firing token."""
+    return _visible(token).replace(MARK_OPEN, "[").replace(MARK_CLOSE, "]")
 
 
 def marked_excerpt(record: Record, scale: float, length: int = 24) -> str:
-    """The excerpt around the record's peak, each firing token as ⟦token|level⟧ (:func:`mark_token`)."""
+    """The excerpt around the record's peak, each firing token as ⟦token|level⟧ (:func:`mark_token`);
+    brackets the document itself holds never form a mark."""
     rec = crop(record, length)
     levels = normalize_to_ten([rec.activations], scale)[0]
     out = []
     for tok, level in zip(rec.tokens, levels):
-        out.append(mark_token(tok, level) if level >= 1 else _visible(tok))
+        out.append(mark_token(tok, level) if level >= 1 else _unmarked(tok))
     return "".join(out).strip()
 
 

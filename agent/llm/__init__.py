@@ -22,7 +22,7 @@ from mechanic.evals.lm import (
     has_text_completion,
 )
 
-from .factory import LLM_SPECS, make_llm
+from .factory import LLM_SPECS, make_llm, preflight
 from .local import LocalLLM
 from .openai_backend import OpenAILLM, ToolsUnsupported
 from .scripted import ScriptedLLM
@@ -42,4 +42,5 @@ __all__ = [
     "has_slots",
     "has_text_completion",
     "make_llm",
+    "preflight",
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import json
 import threading
 import time
@@ -64,9 +65,15 @@ class LocalLLM:
         self._eos_ids = _eos_ids(self.model, self.tokenizer)
         self._xgr_compiler = None
         self._grammars: dict[str, object] = {}
+        # transformers 5 renamed forward's `past_key_values` to `cache` (and warns on the
+        # old name); older releases know only `past_key_values`.
+        self._cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
     def __repr__(self) -> str:
         return f"LocalLLM(name={self.name!r})"
+
+    def _with_cache(self, cache) -> dict:
+        return {self._cache_kw: cache}
 
     # ------------------------------------------------------------------ prompts
     def prompt_ids(self, messages: Sequence[dict]) -> list[int]:
@@ -169,7 +176,7 @@ class LocalLLM:
 
         device = self.subject.device
         cache = DynamicCache(config=self.model.config)
-        logits = self.model(input_ids=torch.tensor([prompt], device=device), past_key_values=cache,
+        logits = self.model(input_ids=torch.tensor([prompt], device=device), **self._with_cache(cache),
                             use_cache=True, logits_to_keep=1).logits[:, -1, :]
         if n > 1:
             cache.batch_repeat_interleave(n)
@@ -223,7 +230,7 @@ class LocalLLM:
                 cache.batch_select_indices(index)
                 chosen = chosen[index.to(work)]
                 active = [active[row] for row in keep]
-            logits = self.model(input_ids=chosen[:, None].to(device), past_key_values=cache,
+            logits = self.model(input_ids=chosen[:, None].to(device), **self._with_cache(cache),
                                 use_cache=True).logits[:, -1, :]
         return [(tokens[i], stopped[i]) for i in range(n)]
 
@@ -308,7 +315,7 @@ class LocalLLM:
                 cache.crop(shared - len(best))
         else:
             cache, shared = DynamicCache(config=self.model.config), 0
-        self.model(input_ids=torch.tensor([prefix[shared:]], device=self.subject.device), past_key_values=cache,
+        self.model(input_ids=torch.tensor([prefix[shared:]], device=self.subject.device), **self._with_cache(cache),
                    use_cache=True, logits_to_keep=1)
         self._prefixes[key] = cache
         while len(self._prefixes) > _MAX_PREFIXES:
@@ -343,7 +350,7 @@ class LocalLLM:
         if prefix_cache is not None:
             cache = copy.deepcopy(prefix_cache)
             cache.batch_repeat_interleave(len(batch))
-        logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device), past_key_values=cache,
+        logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device), **self._with_cache(cache),
                             use_cache=cache is not None,
                             logits_to_keep=torch.tensor(kept, device=device)).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1)

@@ -1,10 +1,13 @@
 """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp,
 ``transformers serve``), through the ``openai`` package.
 
-The client's own retries are off; ours are bounded and explicit: 429, 5xx, timeouts
-and connection errors are retried with exponential backoff and jitter, any other 4xx
-fails at once, and the last failure becomes one :class:`LLMError` line naming the
-status, the endpoint and the model. The API key is looked up when a call is made
+The client's own retries are off; ours are bounded and explicit: 429, 5xx, timeouts,
+connection errors (refused, reset, a body cut short), a reply that is not JSON and a
+reply without choices are retried with exponential backoff and jitter (``Retry-After``
+honoured up to ``max_backoff``); any other 4xx, a reply that is not a chat completion
+at all (a web page: the URL is not an endpoint) and a refusal fail at once; the last
+failure becomes one :class:`LLMError` line naming the cause, the endpoint and the
+model. :meth:`OpenAILLM.check` sends one small request before a long run. The API key is looked up when a call is made
 (``api_key=`` or ``$OPENAI_API_KEY``) and never appears in a repr.
 
 This backend has no log-probabilities, so it is not a ``SlotScorer``.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
+import json
 import os
 import random
 import threading
@@ -93,6 +97,7 @@ class OpenAILLM:
         self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._loops_lock = threading.Lock()
         self._background: asyncio.AbstractEventLoop | None = None
+        self._checked = False  # whether check() has seen an answer
 
     def __repr__(self) -> str:
         return f"OpenAILLM(model={self.model!r}, base_url={_redact(self.base_url)!r})"
@@ -158,7 +163,11 @@ class OpenAILLM:
                 retry_after = None
                 try:
                     response = await client.chat.completions.create(**request)
-                    break
+                    if not hasattr(response, "choices"):  # parsed as text: not a chat-completions endpoint
+                        raise LLMError(self._not_an_endpoint(response)) from None
+                    if response.choices:
+                        break
+                    failure = "a reply with no choices"
                 except openai.APIStatusError as exc:
                     status = exc.status_code
                     if with_format and status in (400, 422):
@@ -174,6 +183,8 @@ class OpenAILLM:
                     failure = f"timed out after {self.timeout:g} s"
                 except openai.APIConnectionError as exc:
                     failure = f"connection failed ({_cause(exc)})"
+                except (json.JSONDecodeError, openai.APIResponseValidationError) as exc:
+                    failure = f"a malformed reply ({' '.join(str(exc).split())[:80]})"
                 if attempt >= self.max_retries:
                     raise LLMError(f"LLM call failed: {failure} from {self.endpoint} (model {self.model}) "
                                    f"after {attempt + 1} tries") from None
@@ -186,9 +197,11 @@ class OpenAILLM:
 
     # ---------------------------------------------------------------- helpers
     def _completion(self, response, latency: float, *, schema_sent: bool) -> Completion:
-        if not getattr(response, "choices", None):
-            raise LLMError(f"LLM call to {self.endpoint} (model {self.model}) returned no choices")
         choice = response.choices[0]
+        refusal = getattr(choice.message, "refusal", None) if choice.message is not None else None
+        if refusal and not (choice.message.content or "").strip():
+            raise LLMError(f"the model refused ({' '.join(str(refusal).split())[:120]}) at {self.endpoint} "
+                           f"(model {self.model})")
         usage = getattr(response, "usage", None)
         completion = Completion(
             text=(choice.message.content if choice.message is not None else None) or "",
@@ -203,9 +216,40 @@ class OpenAILLM:
         self.usage.add(completion)
         return completion
 
+    def check(self) -> None:
+        """One small request, tried twice at most, before a long run: raises
+        :class:`LLMError` with the cause (no key, nothing listening, not an
+        OpenAI-compatible endpoint, the model unknown there) instead of failing every
+        call of the run one by one. Once it has answered, later checks send nothing."""
+        if self._checked:
+            return
+        probe = OpenAILLM(self.model, base_url=self.base_url, api_key=self._api_key.reveal() if self._api_key else None,
+                          timeout=self.timeout, max_retries=1, concurrency=1, backoff=0.5, max_backoff=2.0)
+        try:
+            probe.complete([{"role": "user", "content": "Reply with the word OK."}], max_tokens=4)
+        except LLMError as exc:
+            raise LLMError(f"{self.name} did not answer a first small request, so nothing was run: {exc}") from None
+        finally:
+            probe.close()
+        self._checked = True
+
+    def close(self) -> None:
+        """Stop the private event loop of synchronous calls (a later call starts a new one)."""
+        with self._loops_lock:
+            loop, self._background = self._background, None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+
+    def _not_an_endpoint(self, response) -> str:
+        seen = " ".join(str(response).split())[:60]
+        return (f"{self.endpoint} is not an OpenAI-compatible endpoint (model {self.model}): it answered "
+                f"{seen!r} instead of a chat completion; check OPENAI_BASE_URL (it usually ends in /v1)")
+
     def _rejected(self, status: int, exc) -> str:
         detail = " ".join(str(getattr(exc, "message", "") or exc).split())[:200]
         hint = " (check OPENAI_API_KEY)" if status in (401, 403) else ""
+        if status in (404, 405):
+            hint = " (is OPENAI_BASE_URL an OpenAI-compatible endpoint, usually ending in /v1, serving this model?)"
         return f"LLM call rejected: HTTP {status} from {self.endpoint} (model {self.model}){hint}: {detail}"
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:

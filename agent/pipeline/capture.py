@@ -17,6 +17,7 @@ from mechanic.tools import (
     FeatureId,
     Subject,
     capture,
+    check_source,
     corpus_spec,
     corpus_windows,
     window_split,
@@ -88,6 +89,7 @@ def cache_features(
 ) -> CacheSummary:
     """Capture whatever of ``features`` the store lacks for this model and corpus sample."""
     spec = corpus_spec(source, n_tokens, length, config.seed, first_position=config.first_position)
+    check_source(source, config.seed)  # a missing, empty or binary file: refused before anything is written
     model_id = register_model(db, subject)
     corpus_id = store.upsert_corpus(db, source, spec)
     run_id = store.start_run(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from mechanic import store
-from mechanic.evals.offline import DEFAULT_SIMULATOR
+from mechanic.evals.offline import DEFAULT_SIMULATOR, OFFLINE_SIMULATORS
 from mechanic.tools import MechanicError
 
 __all__ = ["AGENT_METHODS", "LLM_METHODS", "NO_SITE_KINDS", "CONTROLS", "DEFAULT_METHODS", "DEFAULT_SCORERS",
@@ -92,6 +92,19 @@ class LabelConfig:
             raise MechanicError("--guided must be auto, on or off")
         if self.k < 1:
             raise MechanicError("--k must be at least 1")
+        _check_llm_spec(self.explainer, "--explainer")
+        if self.simulator.partition(":")[0] not in OFFLINE_SIMULATORS:
+            _check_llm_spec(self.simulator, "--simulator", also=OFFLINE_SIMULATORS)
 
     def hash(self) -> str:
         return store.config_hash(asdict(self))
+
+
+def _check_llm_spec(spec: str, option: str, also: tuple[str, ...] = ()) -> None:
+    """Refuse an LLM spec that is not ``local``, ``local:MODEL`` or ``openai:MODEL``
+    before anything runs (a bad one would otherwise fail once per feature)."""
+    kind, sep, rest = (spec or "").partition(":")
+    if (kind == "local" and (not sep or rest)) or (kind == "openai" and rest):
+        return
+    choices = ", ".join((*also, "local", "local:MODEL", "openai:MODEL"))
+    raise MechanicError(f"{option}: unknown LLM {spec!r}; use one of {choices}")

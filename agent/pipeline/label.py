@@ -44,6 +44,8 @@ class LabelSummary:
     skipped: int = 0
     failed: int = 0
     scored: int = 0
+    score_errors: int = 0  # scorer results stored as errors
+    failures: dict[str, int] = field(default_factory=dict)  # failed explanations by cause, most frequent first
     seconds: float = 0.0
     usage: dict[str, Usage] = field(default_factory=dict)  # per method (explainers) and "scoring"
 
@@ -80,6 +82,8 @@ def label(
     say = progress or (lambda _msg: None)
     start = time.perf_counter()
     capture_config = replace(capture_config, first_position=0 if config.keep_first_position else 1)
+    models = Models(subject, config, make_llm or llm_backends.make_llm)
+    models.preflight()  # before capture: a dead endpoint fails now, not after an hour
     cache = cache_features(db, subject, features, source=config.corpus, n_tokens=config.n_tokens,
                            length=config.window, config=capture_config, progress=False, command="label:capture")
     model_id = register_model(db, subject)
@@ -93,15 +97,16 @@ def label(
     run_id = store.start_run(db, "label", {**asdict(config), "features": [str(f) for f in features],
                                            "model": subject.name, "model_id": model_id})
     summary = LabelSummary(run_id, chash, [str(f) for f in features])
-    models = Models(subject, config, make_llm or llm_backends.make_llm)
     with store.finishing(db, run_id):
         counts = explain_phase(db, targets, models, run_id, chash, usage=summary.usage, concurrency=concurrency,
                                say=say)
         if config.scorers:
             ensure_controls(db, targets, run_id, chash, config.seed)
-            counts.scored = score_phase(db, targets, models, run_id, chash,
-                                        usage=summary.usage.setdefault("scoring", Usage()), say=say).scored
+            scoring = score_phase(db, targets, models, run_id, chash,
+                                  usage=summary.usage.setdefault("scoring", Usage()), say=say)
+            counts.scored, counts.score_errors = scoring.scored, scoring.score_errors
     summary.explained, summary.skipped, summary.failed, summary.scored = (
         counts.explained, counts.skipped, counts.failed, counts.scored)
+    summary.score_errors, summary.failures = counts.score_errors, dict(counts.causes.most_common())
     summary.seconds = time.perf_counter() - start
     return summary

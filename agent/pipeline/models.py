@@ -10,7 +10,8 @@ from mechanic.evals.offline import DEFAULT_SIMULATOR, OFFLINE_SIMULATORS, offlin
 from mechanic.evals.simulators import make_simulator
 from mechanic.tools import Subject
 
-from .config import LabelConfig
+from ..llm import preflight
+from .config import AGENT_METHODS, LLM_METHODS, LabelConfig
 
 __all__ = ["Models"]
 
@@ -35,6 +36,25 @@ class Models:
 
     def llm(self, spec: str) -> LLM:
         return self._get(f"llm:{spec}", lambda: self._make_llm(spec, self.subject))
+
+    def endpoint_specs(self, extra: tuple[str, ...] = ()) -> list[str]:
+        """The LLM specs of this run that name an endpoint (``openai:…``): the
+        explainer's when a method asks an LLM, the simulator's when it is one, and
+        ``extra`` (a bench judge)."""
+        specs = list(extra)
+        if any(m in LLM_METHODS or m in AGENT_METHODS for m in self.config.methods):
+            specs.append(self.config.explainer)
+        uses_simulator = bool(self.config.scorers) or "bestofk" in self.config.methods
+        if uses_simulator and not self.is_offline:
+            specs.append(self.config.simulator)
+        return [s for s in dict.fromkeys(specs) if s.partition(":")[0] == "openai"]
+
+    def preflight(self, extra: tuple[str, ...] = ()) -> None:
+        """Before a long run: one small request to every endpoint the run will call,
+        so a missing key, a closed port or a URL that is not an endpoint fails at once
+        with its cause (``LLMError``) instead of once per feature."""
+        for spec in self.endpoint_specs(extra):
+            preflight(self.llm(spec))
 
     @property
     def explainer_llm(self) -> LLM:

@@ -10,8 +10,9 @@ store lacks under the configuration hash, so an interrupted run resumes.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from mechanic import store
@@ -22,7 +23,7 @@ from mechanic.tools import MechanicError
 from ..evidence import Evidence, ScoringSet
 from ..explainers import BestOfKExplainer, ExplainResult, OneShotExplainer, SearchExplainer, TokensExplainer
 from .agent_methods import explain_with_agent
-from .config import LLM_METHODS, NO_SITE_KINDS, method_rank
+from .config import AGENT_METHODS, LLM_METHODS, NO_SITE_KINDS, method_rank
 from .models import Models
 from .scorers import HeldOut, score_explanation, score_records, score_rows
 
@@ -67,6 +68,12 @@ class PhaseCounts:
     skipped: int = 0
     failed: int = 0
     scored: int = 0
+    score_errors: int = 0  # scorer results stored as errors (the explanation's other scores stand)
+    causes: Counter = field(default_factory=Counter)  # failed explanations by their error
+
+    def fail(self, error: str | None) -> None:
+        self.failed += 1
+        self.causes[" ".join((error or "unknown error").split())[:160]] += 1
 
 
 def has_site(row: dict) -> bool:
@@ -164,10 +171,14 @@ class SearchFirst:
 
 def store_explanation(db, row: dict, run_id: int, chash: str, result: ExplainResult,
                       role: str = "explanation") -> int:
-    return store.write_explanation(
+    """Store ``result``; when another process running the same configuration stored
+    this feature's explanation of this method first, keep that one (its id is returned);
+    a stored failed LLM call is replaced in place."""
+    eid, _ = store.write_explanation_once(
         db, feature_id=row["id"], run_id=run_id, method=result.method, config_hash=chash, text=result.text,
         status=result.status, role=role, error=result.error, raw=result.raw, explainer_model=result.explainer_model,
         prompt_hash=result.prompt_hash, usage=result.usage.to_dict(), details=result.details)
+    return eid
 
 
 def _said(name: str, method: str, status: str, text: str | None, error: str | None) -> str:
@@ -182,7 +193,8 @@ def explain_phase(db, targets: Sequence[Target], models: Models, run_id: int, ch
     counts = PhaseCounts()
     jobs = []
     for method in models.config.methods:
-        done = store.labeled_features(db, chash, method)
+        # a plain method's failed LLM calls are tried again (stored in place of the failure)
+        done = store.labeled_features(db, chash, method, retry_failed_calls=method not in AGENT_METHODS)
         for t in targets:
             if t.row["id"] in done:
                 counts.skipped += 1
@@ -199,7 +211,8 @@ def explain_phase(db, targets: Sequence[Target], models: Models, run_id: int, ch
         expl, spent = explain_with_agent(db, models.subject, t.row, method, models, run_id, chash, say)
         usage.setdefault(method, Usage()).merge(spent)
         counts.explained += 1
-        counts.failed += expl["status"] != "ok"
+        if expl["status"] != "ok":
+            counts.fail(expl["error"])
         say(f"[{i}/{len(agent_jobs)}] " + _said(t.name, method, expl["status"], expl["text"], expl["error"]))
     return counts
 
@@ -217,7 +230,8 @@ def _explain_plain(db, jobs, models: Models, run_id, chash, usage, counts: Phase
             store_explanation(db, t.row, run_id, chash, result)
             usage.setdefault(method, Usage()).merge(result.usage)
             counts.explained += 1
-            counts.failed += result.status != "ok"
+            if result.status != "ok":
+                counts.fail(result.error)
             say(f"[{i}/{len(prepared)}] " + _said(t.name, method, result.status, result.text, result.error))
 
 
@@ -230,7 +244,14 @@ def _best_text(db, row_id: int, chash: str) -> str | None:
 
 def ensure_controls(db, targets: Sequence[Target], run_id: int, chash: str, seed: int) -> None:
     """The floors for every target that lacks them — a *random* description and a
-    *shuffled* one (another target's most elaborate explanation) — and its references."""
+    *shuffled* one (another target's most elaborate explanation) — and its references.
+    Written in one transaction: the shuffled donors come from one random sequence over
+    all targets, so a run killed half-way must not leave half of them."""
+    with store.write_transaction(db):  # read, then write: hold the write lock throughout
+        _ensure_controls(db, targets, run_id, chash, seed)
+
+
+def _ensure_controls(db, targets: Sequence[Target], run_id: int, chash: str, seed: int) -> None:
     best = {t.name: _best_text(db, t.row["id"], chash) for t in targets}
     names = [t.name for t in targets]
     rng = random.Random(seed)
@@ -274,5 +295,8 @@ def score_phase(db, targets: Sequence[Target], models: Models, run_id: int, chas
         for spent in {id(r.usage): r.usage for r in results}.values():  # results may share one usage
             usage.merge(spent)
         counts.scored += 1
-        say(f"[{i}/{len(todo)}] scored {t.name} {e['method']}")
+        errors = [r for r in results if r.error]
+        counts.score_errors += len(errors)
+        say(f"[{i}/{len(todo)}] scored {t.name} {e['method']}"
+            + "".join(f"; {r.scorer} FAILED ({r.error})" for r in errors))
     return counts

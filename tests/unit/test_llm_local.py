@@ -194,3 +194,16 @@ def test_prefixes_sharing_a_beginning_reuse_its_cache_and_stay_exact(llm):
     # a prefix that is a strict beginning of a cached one still runs its last token
     got = llm.score_slots(shared, bodies, slots, candidates)[0]
     np.testing.assert_allclose(got, _reference(llm.model, shared, bodies[0], slots[0], candidates), atol=1e-4)
+
+
+def test_decoding_and_slot_scoring_raise_no_library_warning(llm):
+    """transformers 5 warns (FutureWarning) when forward gets `past_key_values`; the
+    caches go in under the name the model's forward takes, so users see nothing."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        llm.complete([{"role": "user", "content": "hi"}], max_tokens=3)
+        llm.complete_many([{"role": "user", "content": "hi"}], 2, max_tokens=3, seed=0)
+        llm.complete_text("abc", max_tokens=2)
+        llm.score_slots([1, 2], [[3, 4, 5]], [[2]], [6])
