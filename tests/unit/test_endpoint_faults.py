@@ -198,7 +198,7 @@ def test_label_exits_non_zero_when_most_explanations_fail(fault_server, tmp_path
 
     def args(db):
         return ["--db", str(tmp_path / db), "--model", "tiny:llama", "-q", "label", "mlp:0:0-2", "--methods",
-                "oneshot", "--explainer", "openai:m", "--scorers", "embedding", "--tokens", "1024", "--style", "chat",
+                "oneshot", "--explainer", "openai:m", "--scorers", "topic", "--tokens", "1024", "--style", "chat",
                 "--report", str(tmp_path / "r.html")]
 
     result = CliRunner().invoke(cli, args("a.db"))

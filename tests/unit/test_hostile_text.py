@@ -103,7 +103,7 @@ def test_the_html_report_renders_hostile_windows_inert(tmp_path):
     (tmp_path / "hostile.txt").write_text(hostile * 60)
     report = tmp_path / "r.html"
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "m.db"), "--model", "tiny:llama", "-q", "label",
-                                      "mlp:0:0-1", "--methods", "tokens", "--scorers", "embedding", "--corpus",
+                                      "mlp:0:0-1", "--methods", "tokens", "--scorers", "topic", "--corpus",
                                       str(tmp_path / "hostile.txt"), "--tokens", "1024", "--report", str(report)])
     assert result.exit_code == 0, result.output
     page = report.read_text()

@@ -29,7 +29,7 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path):
     before = _digest(junk)
     with pytest.raises(store.StoreError, match="is not a mechanic database"):
         store.open_db(junk)
-    result = _invoke(junk, "label", "mlp:0:0", "--methods", "tokens", "--scorers", "embedding")
+    result = _invoke(junk, "label", "mlp:0:0", "--methods", "tokens", "--scorers", "topic")
     assert result.exit_code == 1
     assert "junk.db is not a mechanic database" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
