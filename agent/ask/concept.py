@@ -134,7 +134,6 @@ def concept_data(subject: Subject, concept: str, simulator, *, source: str = "de
     ``simulator`` is an offline simulator (``run(explanation, records)``, ``yes_level``).
     MechanicError when the sample holds too few examples of either class."""
     rng = np.random.default_rng(seed)
-    windows = corpus_windows(subject.tokenizer, source, n_tokens=scan_tokens, length=length, seed=seed)
     rule_name = word_class(concept)
     rule = WORD_CLASSES[rule_name][1] if rule_name else None
     decoded: dict[int, str] = {}  # each token id decoded once: a scan holds a few thousand distinct ids
@@ -144,14 +143,21 @@ def concept_data(subject: Subject, concept: str, simulator, *, source: str = "de
             decoded[i] = subject.tokenizer.decode([i])
         return decoded[i]
 
-    strings = [[text(i) for i in w.tokens] for w in windows]
+    wanted_hits = (3 * n_windows) // 4
+    budget = 2 * n_windows * length
+    while True:  # a rare word class needs a longer scan; stop as soon as enough windows hold it
+        windows = corpus_windows(subject.tokenizer, source, n_tokens=min(budget, scan_tokens), length=length,
+                                 seed=seed)
+        strings = [[text(i) for i in w.tokens] for w in windows]
+        hits = [i for i, s in enumerate(strings) if rule is not None and any(rule(w) for w in _words(s))]
+        if rule is None or len(hits) >= wanted_hits or budget >= scan_tokens or len(windows) * length < budget:
+            break
+        budget *= 4
     order = rng.permutation(len(windows))
     if rule is not None:  # windows holding the class first, then random ones for negatives
-        hits = [i for i in order if any(rule(w) for w in _words(strings[i]))]
         taken = set(hits)
-        rest = [i for i in order if i not in taken]
-        chosen = hits[: (3 * n_windows) // 4]
-        chosen += rest[: n_windows - len(chosen)]
+        chosen = [int(i) for i in rng.permutation(hits)[:wanted_hits]]
+        chosen += [int(i) for i in order if i not in taken][: n_windows - len(chosen)]
     else:
         chosen = list(order[:n_windows])
     chosen = sorted(int(i) for i in chosen)
@@ -166,7 +172,8 @@ def concept_data(subject: Subject, concept: str, simulator, *, source: str = "de
     window_words = [_words(t) for t in tokens]
     words = [window_words[w][t] for w, t in where]
     high, low = level >= yes, level <= low_cut
-    info = {"concept": concept, "rule": rule_name, "windows": len(chosen), "tokens": len(where),
+    info = {"concept": concept, "rule": rule_name, "scanned_tokens": len(windows) * length, "windows": len(chosen),
+            "tokens": len(where),
             "yes_level": round(yes, 3), "low_level": round(low_cut, 3), "simulator_high": int(high.sum())}
     if rule is not None:
         fits = np.array([rule(w) for w in words])
