@@ -13,7 +13,9 @@
     .venv/bin/python bench/ask.py [--bank] [--questions "where ..." ...]
 
 Prints the tables and writes bench/results/ask.json. Seconds are wall time of
-``ask`` itself in this process (the model is loaded once, before).
+``ask`` itself in this process (the model is loaded once, before), also given as a
+multiple of a reference forward pass (64 windows of 32 tokens) timed before and
+after in the same run, so a loaded machine can be read off.
 """
 
 from __future__ import annotations
@@ -70,6 +72,17 @@ def main() -> None:
     subject = load_subject(None)
     load_seconds = time.perf_counter() - t0
     llm = make_llm("local", subject)
+
+    def reference() -> float:
+        """Seconds of one forward pass over 64 windows of 32 tokens: the load-independent yardstick."""
+        ids = torch.randint(0, subject.vocab_size, (64, 32))
+        t = time.perf_counter()
+        with torch.no_grad():
+            for start in range(0, 64, 16):
+                subject.model(input_ids=ids[start:start + 16])
+        return time.perf_counter() - t
+
+    ref = [reference()]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         db = store.open_db(Path(tmp) / "ask.db")
@@ -88,17 +101,22 @@ def main() -> None:
             print(f"\n{q}\n  {answer.status}, {answer.kind or 'no kind'}, confidence {answer.confidence}; "
                   f"{answer.usage['llm_calls']} LLM calls, {answer.usage['tool_calls']} tool calls, {seconds:.1f} s\n"
                   f"  {first[:300]}")
+    ref.append(reference())
+    ref_seconds = sorted(ref)[len(ref) // 2]
     where = [r["seconds"] for r in rows if r["kind"] == "where" and r["status"] == "done"]
     summary = {
         "routing_accuracy": accuracy, "routing_wrong": wrong, "n_bank": len(bank),
         "model_load_seconds": round(load_seconds, 1),
         "where_seconds_max": max(where) if where else None,
         "where_seconds_mean": round(sum(where) / len(where), 1) if where else None,
+        "where_over_reference_max": round(max(where) / ref_seconds, 1) if where else None,
+        "reference_forward_seconds": [round(r, 2) for r in ref],
         "claim_or_refusal": f"{sum(r['claim_or_refusal'] for r in rows)}/{len(rows)}",
     }
     print("\nsummary:", json.dumps(summary))
     out = {"summary": summary, "answers": rows,
-           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
+           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                       "torch": torch.__version__, "load_average": os.getloadavg()},
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1, default=str))
