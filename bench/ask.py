@@ -6,11 +6,11 @@
 2. Answers: each question asked in full (``ask`` with the embedded model as the
    planner), with its status, route, confidence, first claim and cost (LLM calls,
    tool calls, seconds). By default the ``where`` questions of the bank; ``--bank``
-   asks every ``where``, ``behaviour`` and ``related`` question of the bank (a
-   ``component`` question is an investigation: ``bench/agent.py`` measures those),
-   and checks that each ends with a claim backed by experiments or a refusal.
+   asks every ``where``, ``behaviour`` and ``related`` question of the bank, and checks that each ends with a claim backed by experiments or a refusal;
+   ``--components N`` adds the first N ``component`` questions, each an
+   investigation at a small budget.
 
-    .venv/bin/python bench/ask.py [--bank] [--questions "where ..." ...]
+    .venv/bin/python bench/ask.py [--bank] [--components N] [--questions "where ..." ...]
 
 Prints the tables and writes bench/results/ask.json. Seconds are wall time of
 ``ask`` itself in this process (the model is loaded once, before), also given as a
@@ -34,6 +34,7 @@ from mechanic import store
 from mechanic.agent.ask import ask
 from mechanic.agent.ask.routing import Router
 from mechanic.agent.llm import make_llm
+from mechanic.agent.pipeline import LabelConfig, investigate_feature
 from mechanic.evals.embedding import default_embedder
 from mechanic.tools import load_subject
 
@@ -45,6 +46,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bank", action="store_true", help="ask every where/behaviour/related question of the bank")
     parser.add_argument("--questions", nargs="*", help="ask these questions instead")
+    parser.add_argument("--components", type=int, default=0,
+                        help="also ask the bank's first N component questions (each an investigation, budget 6 LLM calls)")
     parser.add_argument("--out", default=str(HERE / "results" / "ask.json"))
     args = parser.parse_args()
     bank = json.loads(BANK.read_text())["questions"]
@@ -68,10 +71,13 @@ def main() -> None:
         questions = [q["question"] for q in bank if q["kind"] != "component"]
     else:
         questions = [q["question"] for q in bank if q["kind"] == "where"]
+    questions += [q["question"] for q in bank if q["kind"] == "component"][:args.components]
     t0 = time.perf_counter()
     subject = load_subject(None)
     load_seconds = time.perf_counter() - t0
     llm = make_llm("local", subject)
+    config = LabelConfig(methods=("agent",), explainer="local", simulator="trained", scorers=("simulation",),
+                         n_tokens=8192, agent_llm_calls=6, agent_tool_calls=6, agent_seconds=300)
 
     def reference() -> float:
         """Seconds of one forward pass over 64 windows of 32 tokens: the load-independent yardstick."""
@@ -89,7 +95,8 @@ def main() -> None:
         for q in questions:
             run_id = store.start_run(db, "ask", {"question": q})
             t1 = time.perf_counter()
-            answer = ask(db, subject, q, llm, run_id=run_id, embedder=embedder)
+            answer = ask(db, subject, q, llm, run_id=run_id, embedder=embedder,
+                         investigate_feature=lambda f: investigate_feature(db, subject, subject.features(f)[0], config))
             seconds = time.perf_counter() - t1
             store.finish_run(db, run_id, "done")
             backed = [c for c in answer.claims if c["experiments"]]
