@@ -181,6 +181,29 @@ def steer_check(subject: Subject, data: ConceptData, sweep: dict, n_random: int 
             "kl_direction": float(along.mean()), "kl_random": float(rand.mean()), "ratio": ratio, "ratio_ci": [lo, hi]}
 
 
+def _ranges(layers: list[int]) -> str:
+    """[0, 1, 2, 5, 7, 8] -> "0-2, 5, 7-8"."""
+    out, start = [], None
+    for i, layer in enumerate(layers):
+        if start is None:
+            start = layer
+        if i + 1 == len(layers) or layers[i + 1] != layer + 1:
+            out.append(f"{start}-{layer}" if layer != start else f"{layer}")
+            start = None
+    return ", ".join(out) or "none"
+
+
+def layer_profile(rows: list[dict]) -> str:
+    """Where each site's probes pass the thresholds on the choosing fold."""
+    parts = []
+    for kind in ("resid", "mlp"):
+        mine = [r for r in rows if r["kind"] == kind]
+        passing = sorted(r["layer"] for r in mine
+                         if r["select_accuracy"] >= MIN_ACCURACY and r["selectivity"] > MIN_SELECTIVITY)
+        parts.append(f"{kind} at layers {_ranges(passing)} (of {len(mine)})")
+    return "on the choosing fold, probes pass the thresholds for " + " and ".join(parts)
+
+
 def _fmt_ci(ci) -> str:
     return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
@@ -210,7 +233,8 @@ def where_answer(subject: Subject, data: ConceptData, record: Record, *, data_ei
                    "value": test["accuracy"], "ci": test["accuracy_ci"], "experiments": [data_eid, sweep_eid],
                    "refuted_by": "a probe at some site reaching the thresholds on new words of the class"}]
         return claims, "low"
-    claims = [{"text": f"'{data.concept}' is linearly readable at {test['site']}: {site_text}",
+    claims = [{"text": f"'{data.concept}' is linearly readable at {test['site']}: {site_text}; "
+                       f"{layer_profile(sweep['rows'])}",
                "value": test["accuracy"], "ci": test["accuracy_ci"], "selectivity": test["selectivity"],
                "selectivity_ci": test["selectivity_ci"], "experiments": [data_eid, sweep_eid],
                "refuted_by": f"a probe at {test['site']} scoring below {MIN_ACCURACY} on new words of the class, or "

@@ -62,6 +62,7 @@ def test_where_finds_the_wired_digit_neuron(wired, db):
     site = answer.claims[0]
     assert "linearly readable" in site["text"] and site["value"] >= 0.85 and site["selectivity"] > 0.2
     assert site["ci"][0] <= site["value"] <= site["ci"][1]
+    assert "probes pass the thresholds for resid at layers" in site["text"]
     assert answer.claims[1]["text"].startswith(f"{neuron} ")  # the most aligned neuron is the wired one
     tools = [e["tool"] for e in store.get_experiments(db, answer.agent_run_id)]
     assert tools == ["concept_data", "probe_sweep", "aligned_neurons", "steer_direction"]
