@@ -6,7 +6,9 @@ Zeroing a site's output ``v`` moves it by ``|v|``; the control moves it by the s
 length in a random direction (``v - |v| r``, ``r`` a random unit vector at each
 position), ``n_random`` times. A site causes the behaviour when zeroing it lowers
 the log-probability of the watched token by more than every control did, and by at
-least :data:`MIN_EFFECT` nats.
+least :data:`MIN_EFFECT` nats. The watched token is the likeliest next token that
+starts with the watched text (a line break may come as one token with the next
+line's indentation); without a watched text, the model's own top next token.
 """
 
 from __future__ import annotations
@@ -70,15 +72,20 @@ def behaviour_answer(subject: Subject, prompt: str, watch: str, record: Record, 
     if not subject.tokenize([prompt])["attention_mask"].sum():
         raise MechanicError("the prompt tokenizes to nothing")
     t0 = time.perf_counter()
+    with torch.no_grad():
+        probs = subject.model(**subject.tokenize([prompt])).logits[0, -1].float().softmax(-1)
     if watch:
         ids = subject.tokenizer(watch, add_special_tokens=False)["input_ids"]
         if not ids:
             raise MechanicError(f"the watched text {watch!r} tokenizes to nothing")
-        watch_id, chosen = int(ids[0]), "given"
+        # the likeliest next token that starts with the watched text ("\n" is watched as "\n    " when the
+        # model writes a line break with its indentation as one token), else the text's first token
+        top = probs.topk(min(50, len(probs))).indices.tolist()
+        starts = [i for i in top if subject.tokenizer.decode([i]).startswith(watch)]
+        watch_id, chosen = (int(starts[0]), "the likeliest token starting with the given text") if starts \
+            else (int(ids[0]), "given")
     else:
-        with torch.no_grad():
-            watch_id = int(subject.model(**subject.tokenize([prompt])).logits[0, -1].argmax())
-        chosen = "the model's top next token"
+        watch_id, chosen = int(probs.argmax()), "the model's top next token"
     shown = subject.tokenizer.decode([watch_id])
     result = site_effects(subject, prompt, watch_id, n_random=n_random, seed=seed)
     rows = sorted(result["rows"], key=lambda r: r["delta_logp"])
