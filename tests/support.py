@@ -147,7 +147,8 @@ def wired_digit_subject(neuron: int = 5, layer: int = 1, marker: str = "#"):
     """A tiny llama whose ``mlp:LAYER:NEURON`` is wired to detect digits and, once it
     fires, to make the model predict ``marker``: the embedding marks digit bytes on
     residual dimension 0, the neuron reads dimension 0 and writes dimension 1, and the
-    unembedding reads dimension 1 only into ``marker``. Everything else is random.
+    unembedding reads dimension 1 only into ``marker``; nothing else writes those two
+    dimensions. Everything else is random.
     Returns ``(subject, feature id)``."""
     import torch
     from mechanic.tools import tiny_subject
@@ -165,10 +166,12 @@ def wired_digit_subject(neuron: int = 5, layer: int = 1, marker: str = "#"):
             proj.weight[neuron, 0] = 1.0
         mlp.down_proj.weight[:, neuron] = 0.0
         mlp.down_proj.weight[1, neuron] = 1.0
-        for block in subject.blocks:  # nothing else writes dimension 1
-            block.mlp.down_proj.weight[1, :] = torch.where(torch.arange(block.mlp.down_proj.weight.shape[1]) == neuron,
-                                                           block.mlp.down_proj.weight[1, :], torch.zeros(()))
-            block.self_attn.o_proj.weight[1, :] = 0.0
+        for i, block in enumerate(subject.blocks):  # nothing else writes dimensions 0 and 1
+            keep = block.mlp.down_proj.weight[1, neuron].clone()
+            block.mlp.down_proj.weight[:2, :] = 0.0
+            block.self_attn.o_proj.weight[:2, :] = 0.0
+            if i == layer:
+                block.mlp.down_proj.weight[1, neuron] = keep
         head = model.get_output_embeddings().weight
         head[:, 1] = 0.0
         head[tok.convert_tokens_to_ids(marker), 1] = 3.0

@@ -8,7 +8,9 @@ position), ``n_random`` times. A site causes the behaviour when zeroing it lower
 the log-probability of the watched token by more than every control did, and by at
 least :data:`MIN_EFFECT` nats. The watched token is the likeliest next token that
 starts with the watched text (a line break may come as one token with the next
-line's indentation); without a watched text, the model's own top next token.
+line's indentation); without a watched text, the model's own top next token. When
+the model gives the watched token less than :data:`MIN_PROBABILITY`, it does not
+show the behaviour, and the confidence stays low.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .stats import mean_ci
 __all__ = ["MIN_EFFECT", "behaviour_answer", "site_effects"]
 
 MIN_EFFECT = 0.5  # nats of log p(watched token)
+MIN_PROBABILITY = 0.05  # below this the model does not show the behaviour: confidence stays low
 Record = Callable[[str, dict, object, str, float], int]
 
 
@@ -113,8 +116,13 @@ def behaviour_answer(subject: Subject, prompt: str, watch: str, record: Record, 
         top = rows[0]
         confidence = "high" if -top["delta_logp"] >= 3 * max(abs(min(top["control_delta_logp"])), MIN_EFFECT / 3) \
             else "medium"
-    claims.insert(0, {"text": f"on {prompt!r} the model gives {shown!r} ({chosen}) probability {result['p_watch']:.3g}; "
-                              f"its top next tokens: " + ", ".join(f"{t!r} {p:.2f}" for t, p in result["top_next"][:3]),
+    rare = result["p_watch"] < MIN_PROBABILITY
+    if rare:  # effects on a token the model does not predict say little about the behaviour asked about
+        confidence = "low"
+    note = " — it does not predict it, so the effects below are on an unlikely token" if rare else ""
+    top = ", ".join(f"{t!r} {p:.2f}" for t, p in result["top_next"][:3])
+    claims.insert(0, {"text": f"on {prompt!r} the model gives {shown!r} ({chosen}) probability "
+                              f"{result['p_watch']:.3g}{note}; its top next tokens: {top}",
                       "value": result["p_watch"], "ci": None, "experiments": [eid],
                       "refuted_by": "a rerun of the prompt giving another distribution"})
     return claims, confidence

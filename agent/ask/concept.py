@@ -11,7 +11,9 @@ capitalised words: :data:`WORD_CLASSES`), the rule checks the simulator: a posit
 must satisfy it and a negative must not, and windows that hold the class are looked
 for first, so a rare class (months in source code) still gets examples. When the
 simulator rates too few of the rule's tokens high, the rule's tokens are used and
-the data record says so.
+the data record says so. Without a rule, when too few tokens reach the simulator's
+yes level, its highest levels (the top 3%, at least 3 levels above the negatives')
+are the positives, and the data record says that too.
 
 Each token's group is its word (stripped, lower-cased), so a probe can be scored on
 words it never saw (:func:`mechanic.tools.grouped_folds`).
@@ -187,6 +189,10 @@ def concept_data(subject: Subject, concept: str, simulator, *, source: str = "de
             pos, neg, info["labels_from"] = fits, ~fits & ~high, "the rule (the simulator rated too few of its tokens high)"
     else:
         pos, neg, info["labels_from"] = high, low, "simulator"
+        if high.sum() < min_per_class:  # none or few reach the yes level: its highest levels, well above the rest
+            top = level >= max(low_cut + 3.0, float(np.quantile(level, 0.97)))
+            if top.sum() >= min_per_class:
+                pos, info["labels_from"] = top, "the simulator's highest levels (too few reached its yes level)"
     pos_idx = _cap_per_word(np.flatnonzero(pos), words, per_word, rng)
     neg_idx = _cap_per_word(np.flatnonzero(neg), words, per_word, rng)
     if len(pos_idx) < min_per_class or len({words[i].lower() for i in pos_idx}) < 2:

@@ -224,7 +224,8 @@ def where_answer(subject: Subject, data: ConceptData, record: Record, *, data_ei
                        f"{len(sweep['rows'])} probes; best {test['site']}: held-out accuracy {test['accuracy']:.2f}, "
                        f"selectivity {test['selectivity']:.2f}", time.perf_counter() - t0)
     found = test["accuracy"] >= MIN_ACCURACY and test["selectivity"] > MIN_SELECTIVITY
-    site_text = (f"held-out probe accuracy {test['accuracy']:.2f} {_fmt_ci(test['accuracy_ci'])} on {test['n_test']} "
+    labels = f"labels from {data.info.get('labels_from', 'the simulator')}"
+    site_text = (f"{labels}; held-out probe accuracy {test['accuracy']:.2f} {_fmt_ci(test['accuracy_ci'])} on {test['n_test']} "
                  f"tokens of words no probe trained on ({', '.join(test['test_words'][:5])}); control task "
                  f"{test['control_accuracy']:.2f}; selectivity {test['selectivity']:.2f} {_fmt_ci(test['selectivity_ci'])}")
     if not found:

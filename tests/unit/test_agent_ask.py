@@ -154,3 +154,10 @@ def test_cli_refuses_with_one_line_and_a_nonzero_exit(tmp_path):
     out = CliRunner().invoke(cli, ["--db", str(tmp_path / "m.db"), "--model", "tiny:llama", "-q", "ask",
                                    "tell me a joke"])
     assert out.exit_code != 0 and "refused" in out.output and "Traceback" not in out.output
+
+
+def test_a_behaviour_the_model_does_not_show_gets_low_confidence(wired, db):
+    subject, _ = wired
+    answer = _ask(db, subject, "which components make 'hello' predict '#'?")  # no digit: '#' is unlikely
+    assert answer.status == "done" and answer.confidence == "low", answer.error
+    assert "does not predict it" in answer.claims[0]["text"]
