@@ -161,3 +161,10 @@ def test_a_behaviour_the_model_does_not_show_gets_low_confidence(wired, db):
     answer = _ask(db, subject, "which components make 'hello' predict '#'?")  # no digit: '#' is unlikely
     assert answer.status == "done" and answer.confidence == "low", answer.error
     assert "does not predict it" in answer.claims[0]["text"]
+
+
+def test_a_concept_the_llm_fills_in_must_come_from_the_question(subject, db):
+    llm = ScriptedLLM([json.dumps({"concept": "bananas"})] * 3)
+    answer = _ask(db, subject, "Which layers encode?", llm)
+    assert answer.kind == "where" and answer.status == "refused" and "which concept" in answer.error
+    assert answer.usage["llm_calls"] == 1 and store.get_experiments(db, answer.agent_run_id) == []
