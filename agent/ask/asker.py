@@ -207,7 +207,12 @@ def ask(db, subject: Subject, question: str, llm: LLM, *, run_id: int, max_llm_c
             raise Refusal(f"this question fits none of the kinds I can answer ({found.reason}); {KINDS_HELP}")
         answer.kind = kind = found.kind
         if kind == "component":
-            answer.claims, answer.confidence = _component(subject, found, investigate_feature)
+            answer.claims, answer.confidence, spent = _component(subject, found, investigate_feature)
+            # the investigation's own calls are part of this answer's cost
+            asker.usage.calls += int(spent.get("llm_calls", 0))
+            asker.usage.prompt_tokens += int(spent.get("prompt_tokens", 0))
+            asker.usage.completion_tokens += int(spent.get("completion_tokens", 0))
+            asker.tool_calls += int(spent.get("tool_calls", 0))
         elif kind == "behaviour":
             prompt, watch = asker.prompt(found)
             answer.claims, answer.confidence = behaviour_answer(subject, prompt, watch, asker.record, seed=seed)
@@ -256,7 +261,7 @@ def ask(db, subject: Subject, question: str, llm: LLM, *, run_id: int, max_llm_c
     return answer
 
 
-def _component(subject: Subject, found: Route, investigate_feature) -> tuple[list[dict], str]:
+def _component(subject: Subject, found: Route, investigate_feature) -> tuple[list[dict], str, dict]:
     spec = found.slots.get("feature", "")
     if not spec:
         raise Refusal("name the component as mlp:LAYER:NEURON or attn:LAYER:HEAD (e.g. \"what does mlp:3:17 do?\")")
@@ -276,4 +281,5 @@ def _component(subject: Subject, found: Route, investigate_feature) -> tuple[lis
                 "refuted_by": "its prediction failing on new texts"} for h in report["hypotheses"]]
     supported = any(h["verdict"] == "supported" for h in report["hypotheses"])
     scores_well = sim is not None and sim["value"] >= 0.3
-    return claims, "high" if supported and scores_well else "medium" if supported or scores_well else "low"
+    confidence = "high" if supported and scores_well else "medium" if supported or scores_well else "low"
+    return claims, confidence, report.get("usage") or {}

@@ -140,6 +140,7 @@ def test_cli_ask_component_question_investigates(subject, tmp_path, monkeypatch)
     assert out.exit_code == 0, out.output
     answer = json.loads(out.output)
     assert answer["kind"] == "component" and answer["status"] == "done"
+    assert answer["usage"]["llm_calls"] > 0 and answer["usage"]["tool_calls"] > 0  # the investigation's cost
     assert answer["claims"][0]["text"].startswith("mlp:1:3: ") and answer["claims"][0]["experiments"]
     db = store.open_db(tmp_path / "m.db")
     kinds = [r["kind"] for r in store.get_agent_runs(db)]
