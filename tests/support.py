@@ -253,3 +253,41 @@ class FaultServer:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# ------------------------------------------------------------ a model with a known answer
+
+
+def wired_digit_subject(neuron: int = 5, layer: int = 1, marker: str = "#"):
+    """A tiny llama whose ``mlp:LAYER:NEURON`` is wired to detect digits and, once it
+    fires, to make the model predict ``marker``: the embedding marks digit bytes on
+    residual dimension 0, the neuron reads dimension 0 and writes dimension 1, and the
+    unembedding reads dimension 1 only into ``marker``; nothing else writes those two
+    dimensions. Everything else is random.
+    Returns ``(subject, feature id)``."""
+    import torch
+    from mechanic.tools import tiny_subject
+
+    subject = tiny_subject("llama", seed=0, n_layers=3)
+    model, tok = subject.model, subject.tokenizer
+    digits = tok.convert_tokens_to_ids(list("0123456789"))
+    with torch.no_grad():
+        emb = model.get_input_embeddings().weight
+        emb[:, :2] = 0.0
+        emb[digits, 0] = 1.0
+        mlp = subject.blocks[layer].mlp
+        for proj in (mlp.gate_proj, mlp.up_proj):
+            proj.weight[neuron] = 0.0
+            proj.weight[neuron, 0] = 1.0
+        mlp.down_proj.weight[:, neuron] = 0.0
+        mlp.down_proj.weight[1, neuron] = 1.0
+        for i, block in enumerate(subject.blocks):  # nothing else writes dimensions 0 and 1
+            keep = block.mlp.down_proj.weight[1, neuron].clone()
+            block.mlp.down_proj.weight[:2, :] = 0.0
+            block.self_attn.o_proj.weight[:2, :] = 0.0
+            if i == layer:
+                block.mlp.down_proj.weight[1, neuron] = keep
+        head = model.get_output_embeddings().weight
+        head[:, 1] = 0.0
+        head[tok.convert_tokens_to_ids(marker), 1] = 3.0
+    return subject, f"mlp:{layer}:{neuron}"

@@ -30,8 +30,12 @@ __all__ = [
     "ProbeResult",
     "add_probe_direction",
     "collect_activations",
+    "collect_position_activations",
     "collect_token_activations",
     "fit_probe",
+    "fit_probe_split",
+    "grouped_folds",
+    "probe_predict",
     "probe_direction",
     "probe_sweep",
     "read_at_hooks",
@@ -151,6 +155,57 @@ def collect_token_activations(
     return {int(layer): v.numpy() for layer, v in zip(layers, values)}, index
 
 
+def collect_position_activations(
+    subject: "Subject",
+    token_ids: Sequence[Sequence[int]],
+    positions: Sequence[tuple[int, int]],
+    layers: Sequence[int],
+    sites: Sequence[str] = PROBE_SITES,
+    batch_size: int = 16,
+) -> dict[tuple[str, int], np.ndarray]:
+    """The vectors at chosen token positions of token-id sequences (corpus windows):
+    ``{(site, layer): [len(positions), d]}``, rows in the order of ``positions``
+    (``(sequence index, token index)`` pairs). Only the sequences that hold a chosen
+    position are run, and only the chosen rows are kept, so a probe over every layer
+    and site of a large model costs one forward pass per batch and little memory."""
+    reads = [(site, layer, hook) for site in sites for layer, (hook, _) in zip(layers, _layer_reads(subject, layers, site))]
+    wanted: dict[int, list[int]] = {}
+    for row, (seq, pos) in enumerate(positions):
+        if not 0 <= seq < len(token_ids) or not 0 <= pos < len(token_ids[seq]):
+            raise MechanicError(f"position {(seq, pos)} is outside the {len(token_ids)} sequences given")
+        wanted.setdefault(int(seq), []).append(row)
+    out = {(site, int(layer)): np.zeros((len(positions), 0), np.float32) for site, layer, _ in reads}
+    chunks: dict[tuple[str, int], list[np.ndarray]] = {key: [] for key in out}
+    order: list[int] = []
+    seqs = sorted(wanted)
+    for start in range(0, len(seqs), batch_size):
+        batch = seqs[start:start + batch_size]
+        length = max(len(token_ids[s]) for s in batch)
+        ids = torch.full((len(batch), length), 0, dtype=torch.long)
+        mask = torch.zeros((len(batch), length), dtype=torch.long)
+        for b, s in enumerate(batch):
+            ids[b, :len(token_ids[s])] = torch.as_tensor(list(token_ids[s]))
+            mask[b, :len(token_ids[s])] = 1
+        rows = [r for s in batch for r in wanted[s]]
+        b_idx = torch.tensor([b for b, s in enumerate(batch) for _ in wanted[s]])
+        t_idx = torch.tensor([positions[r][1] for r in rows])
+        order.extend(rows)
+
+        def reader(key):
+            def fn(x: torch.Tensor) -> None:
+                chunks[key].append(x[b_idx.to(x.device), t_idx.to(x.device)].detach().float().cpu().numpy())
+            return fn
+
+        hooks = [(hook, reader((site, int(layer)))) for site, layer, hook in reads]
+        last = max((h for _, _, h in reads), key=lambda h: (h.layer, h.io == "output"))
+        forward_until(subject.model, hooks, last, input_ids=ids.to(subject.device),
+                      attention_mask=mask.to(subject.device))
+    inverse = np.argsort(np.asarray(order, dtype=np.int64), kind="stable")
+    for key in out:
+        out[key] = np.concatenate(chunks[key])[inverse]
+    return out
+
+
 # -------------------------------------------------------------------- probes
 
 
@@ -249,6 +304,68 @@ def fit_probe(
         mean=scaler.mean_.copy(),
         scale=scaler.scale_.copy(),
     )
+
+
+def grouped_folds(labels: Sequence, groups: Sequence, n_folds: int = 5, seed: int = 0) -> list[np.ndarray]:
+    """Indices of ``n_folds`` folds that keep every group (e.g. a word) in one fold,
+    each class's groups dealt out so that every fold holds about as many of its
+    tokens as the others: a probe scored on a fold is scored on groups it never
+    saw. Fewer folds come back when a class has fewer groups than ``n_folds``;
+    MechanicError when a class has fewer than 2."""
+    y, g = np.asarray(labels), np.asarray([str(x) for x in groups])
+    classes = np.unique(y)
+    per_class = {c: np.unique(g[y == c]) for c in classes}
+    k = min([n_folds, *(len(v) for v in per_class.values())])
+    if len(classes) < 2 or k < 2:
+        raise MechanicError(f"each class needs examples from at least 2 different groups to hold some out; "
+                            f"groups per class: {[len(v) for v in per_class.values()]}")
+    rng = np.random.default_rng(seed)
+    fold_of: dict[tuple, int] = {}
+    for c, names in per_class.items():
+        counts = {n: int(((g == n) & (y == c)).sum()) for n in names}
+        load = np.zeros(k)
+        for n in sorted(rng.permutation(names).tolist(), key=lambda n: -counts[n]):  # largest first, ties shuffled
+            f = int(np.argmin(load + rng.random(k) * 1e-9))
+            fold_of[(c, n)] = f
+            load[f] += counts[n]
+    fold = np.array([fold_of[(c, n)] for c, n in zip(y, g)])
+    return [np.flatnonzero(fold == f) for f in range(k)]
+
+
+def fit_probe_split(
+    X: np.ndarray, y: Sequence, train: np.ndarray, test: np.ndarray, seed: int = 0, C: float = 1.0
+) -> ProbeResult:
+    """:func:`fit_probe` on a split given by index arrays (e.g. from :func:`grouped_folds`)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+    train, test = np.asarray(train), np.asarray(test)
+    if len(np.unique(y[train])) < 2 or len(test) == 0:
+        raise MechanicError("the training split needs both classes and the test split at least one example")
+    scaler = StandardScaler().fit(X[train])
+    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
+    clf.fit(scaler.transform(X[train]), y[train])
+    coef = clf.coef_[0] if clf.coef_.shape[0] == 1 else clf.coef_
+    return ProbeResult(
+        train_accuracy=float(clf.score(scaler.transform(X[train]), y[train])),
+        test_accuracy=float(clf.score(scaler.transform(X[test]), y[test])),
+        n_train=len(train),
+        n_test=len(test),
+        coef=coef.copy(),
+        intercept=clf.intercept_.copy(),
+        classes=[c.item() if hasattr(c, "item") else c for c in clf.classes_],
+        mean=scaler.mean_.copy(),
+        scale=scaler.scale_.copy(),
+    )
+
+
+def probe_predict(result: ProbeResult, X: np.ndarray) -> np.ndarray:
+    """The class a two-class probe predicts for each row of ``X [n, d]``."""
+    if result.coef.ndim != 1:
+        raise MechanicError("probe_predict handles two-class probes")
+    z = ((np.asarray(X, dtype=np.float64) - result.mean) / result.scale) @ result.coef + result.intercept[0]
+    return np.asarray(result.classes, dtype=object)[(z > 0).astype(int)]
 
 
 def probe_sweep(

@@ -28,13 +28,16 @@ def ask(obj: Context, question, explainer, simulator, source, n_tokens, budget_l
     """Ask a question about the model; get claims that cite experiments.
 
     Understood: where is a concept represented ("where does the model represent the
-    month?": probes over layers, then neurons), what does a component do ("what does
-    mlp:15:42 do?": an investigation), which components cause a behaviour on a prompt
-    ("which layers make 'The capital of France is' predict ' Paris'?": an ablation
-    sweep), and which features relate to a concept (semantic search over stored
-    explanations, then an activation check). The answer gives each claim with the ids
-    of the experiments behind it, a confidence, and what was not tested; it is stored
-    as an agent run.
+    month?": corpus tokens labelled by the simulator and word-class rules, probes over
+    every layer with a control task, aligned neurons, a steering check), what does a
+    component do ("what does mlp:15:42 do?": an investigation), which components cause
+    a behaviour on a prompt given in quotes ("which layers make 'The capital of France
+    is' predict ' Paris'?": every layer zeroed against random pushes), and which
+    features relate to a concept (every MLP neuron and the stored explanations,
+    measured on the concept's tokens). The route and its reason are printed; a
+    question that fits no kind, or a behaviour question without a prompt, is refused.
+    Each claim carries its number with a 95% interval, its experiments and what would
+    refute it; the confidence comes from those numbers. Cost is printed last.
     """
     from ..ask import ask as run_ask
     from ..llm import preflight
@@ -42,8 +45,11 @@ def ask(obj: Context, question, explainer, simulator, source, n_tokens, budget_l
 
     subject = obj.subject_with_directions()
     make_llm = endpoint_llms(timeout)
-    planner = make_llm(explainer, subject)
-    preflight(planner)
+    if explainer.startswith("openai:"):  # an endpoint is checked before the database is opened
+        planner = make_llm(explainer, subject)
+        preflight(planner)
+    else:  # an in-process model loads on its first call: most questions never need it
+        planner = _LazyLLM(explainer, lambda: make_llm(explainer, subject))
     db = obj.db()
     say = (lambda msg: click.echo(msg, err=True)) if not obj.quiet else None
     config = LabelConfig(methods=("agent",), explainer=explainer, simulator=simulator, scorers=("simulation",),
@@ -52,16 +58,36 @@ def ask(obj: Context, question, explainer, simulator, source, n_tokens, budget_l
     run_id = store.start_run(db, "ask", {"question": question, "explainer": explainer})
 
     with store.finishing(db, run_id):
-        answer = run_ask(db, subject, question, planner, run_id=run_id, max_llm_calls=budget_llm,
+        answer = run_ask(db, subject, question, planner, run_id=run_id, max_llm_calls=budget_llm, source=source,
                          investigate_feature=lambda f: investigate_feature(db, subject, subject.features(f)[0], config,
                                                                            progress=say, make_llm=make_llm),
                          progress=say)
     if as_json:
         echo_json(answer.to_dict())
         return
+    u = answer.usage
+    cost = f"cost: {u['llm_calls']} LLM calls, {u['tool_calls']} tool calls, {u['seconds']:.1f} s"
     if answer.status != "done":
-        raise click.ClickException(f"could not answer (agent run {answer.agent_run_id}): {answer.error}")
+        click.echo(cost, err=True)
+        what = "refused" if answer.status == "refused" else "could not answer"
+        raise click.ClickException(f"{what} (agent run {answer.agent_run_id}): {answer.error}")
+    click.echo(f"route: {answer.kind} ({answer.route.get('reason', '')})")
     click.echo(f"{answer.kind} question, agent run {answer.agent_run_id}, confidence {answer.confidence}")
     for c in answer.claims:
-        click.echo(f"- {c['text']}  [experiments {', '.join(f'#{i}' for i in c['experiments'][:12]) or 'none'}]")
+        click.echo(f"- {c['text']}")
+        ids = ", ".join(f"#{i}" for i in c["experiments"][:12]) or "none"
+        click.echo(f"    experiments {ids}; refuted by: {c.get('refuted_by') or 'n/a'}")
     click.echo("not tested: " + "; ".join(answer.untested))
+    click.echo(cost)
+
+
+class _LazyLLM:
+    """The planner LLM, loaded on its first call: most questions never need it."""
+
+    def __init__(self, name: str, build):
+        self.name, self._build, self._llm = name, build, None
+
+    def complete(self, *args, **kwargs):
+        if self._llm is None:
+            self._llm = self._build()
+        return self._llm.complete(*args, **kwargs)

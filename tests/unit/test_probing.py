@@ -196,3 +196,53 @@ def test_sweep_rejects_bad_arguments_before_running_the_model():
         collect_activations(subject, TEXTS, [3])
     with pytest.raises(MechanicError, match="choose from mean, last"):
         collect_activations(subject, TEXTS, [0], reduce="max")
+
+
+# ------------------------------------------------------- positions, grouped splits
+
+
+def test_position_activations_match_the_token_activations_at_those_positions():
+    from mechanic.tools.probing import collect_position_activations
+
+    subject = tiny_subject("llama")
+    ids = [subject.tokenizer(t, add_special_tokens=False)["input_ids"] for t in ("the cat sat", "on a mat!", "xyz")]
+    positions = [(1, 3), (0, 0), (2, 2), (0, 5)]
+    got = collect_position_activations(subject, ids, positions, [0, 2], sites=("resid", "mlp"), batch_size=2)
+    assert set(got) == {("resid", 0), ("resid", 2), ("mlp", 0), ("mlp", 2)}
+    texts = ["the cat sat", "on a mat!", "xyz"]
+    for site in ("resid", "mlp"):
+        full, index = collect_token_activations(subject, texts, [2], site=site)
+        rows = [index.index(p) for p in positions]
+        assert np.allclose(got[(site, 2)], full[2][rows], atol=1e-5)
+    with pytest.raises(MechanicError, match="outside"):
+        collect_position_activations(subject, ids, [(5, 0)], [0])
+
+
+def test_grouped_folds_keep_each_group_in_one_fold_and_balance_the_classes():
+    from mechanic.tools.probing import grouped_folds
+
+    rng = np.random.default_rng(0)
+    groups = [f"w{i}" for i in rng.integers(0, 20, 200)]
+    labels = [int(g[1:]) % 2 for g in groups]
+    folds = grouped_folds(labels, groups, n_folds=4)
+    assert len(folds) == 4 and sorted(np.concatenate(folds).tolist()) == list(range(200))
+    owner = {}
+    for f, idx in enumerate(folds):
+        for i in idx:
+            assert owner.setdefault(groups[i], f) == f
+        assert 0.25 < np.mean(np.asarray(labels)[idx]) < 0.75
+    assert len(grouped_folds([0, 0, 1, 1, 1], ["a", "b", "c", "d", "e"], n_folds=5)) == 2
+    with pytest.raises(MechanicError, match="at least 2 different groups"):
+        grouped_folds([0, 0, 1, 1], ["a", "a", "b", "c"])
+
+
+def test_a_probe_on_a_given_split_predicts_what_it_scores():
+    from mechanic.tools.probing import fit_probe_split, probe_predict
+
+    X, y = _planted()
+    train, test = np.arange(0, len(y), 2), np.arange(1, len(y), 2)
+    result = fit_probe_split(X, y, train, test)
+    assert result.n_train == len(train) and result.n_test == len(test)
+    assert np.mean(probe_predict(result, X[test]) == y[test]) == pytest.approx(result.test_accuracy)
+    with pytest.raises(MechanicError, match="both classes"):
+        fit_probe_split(X, y, train[y[train] == 0], test)
