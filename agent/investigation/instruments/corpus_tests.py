@@ -34,6 +34,7 @@ from mechanic.evals.metrics import pearson
 from mechanic.evals.records import Record
 from mechanic.tools import activations_on_ids, corpus_windows
 
+from ...explainers import mark_token
 from ...search import Rule, WindowView, find_peaks, propose, score_categories
 from ..toolschema import ToolError
 from ..verdict_rule import wilson
@@ -68,7 +69,7 @@ def _interval(k: int, n: int) -> str:
 def _excerpt(tokens, t: int, width: int = 8) -> str:
     left = "".join(short_token(x) for x in tokens[max(0, t - width):t])
     right = "".join(short_token(x) for x in tokens[t + 1:t + 3])
-    return f"{left}[[{short_token(tokens[t])}]]{right}".strip()
+    return f"{left}{mark_token(tokens[t])}{right}".strip()
 
 
 class CorpusTestTools(ToolBase):
