@@ -53,12 +53,22 @@ def test_a_conjunction_and_what_cannot_be_read():
     assert parse_rule("something vague about the mood of the text") is None
 
 
+def test_a_hypothesis_of_several_modes_is_read_mode_by_mode():
+    rule = parse_rule("the words 'name' and 'never'; also the symbol ':'")
+    assert rule.kind == "or" and [p.params["words"] for p in rule.parts] == [["name", "never"], [":"]]
+    assert rule.text == "the words 'name' and 'never'; also the symbol ':'"
+    # a mode the grammar cannot read is left out; the rest is still a rule
+    assert parse_rule("the word 'self'; also something vague about the mood").params["words"] == ["self"]
+
+
 def test_a_search_rule_survives_its_details():
     view = WindowView(("def", " f", "(", "x", ")", ":", "\n", "    ", "return", " x"))
     for rule in (grammar.identity(["return", "yield"]), grammar.after(["def"]), grammar.region("inside parentheses"),
                  grammar.suffix("ing", ["going"]), grammar.together(grammar.identity(["x"]),
                                                                     grammar.region("inside parentheses")),
-                 grammar.either(grammar.identity(["def"]), grammar.shape("punctuation"))):
+                 grammar.either(grammar.identity(["def"]), grammar.shape("punctuation")),
+                 grammar.either(grammar.identity(["def"]), grammar.identity([":"]), grammar.after(["return"]),
+                                strengths=(1.0, 0.6, 0.3))):
         back = rule_from_dict(json.loads(json.dumps(rule.to_dict())))
         assert back.text == rule.text and np.array_equal(back.levels(view), rule.levels(view))
     with pytest.raises(ValueError):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from mechanic.evals.offline import modes_of
 from mechanic.evals.token_views import STRUCTURES
 
 from ...search import CATEGORIES, Rule, WindowView, grammar
@@ -97,15 +98,25 @@ def rule_from_dict(d: dict) -> Rule:
         return grammar.region(d["region"])
     if kind == "category":
         return grammar.category(d["category"], list(d.get("examples", [])), float(d.get("threshold", CATEGORY_THRESHOLD)))
-    if kind in ("and", "or") and len(d.get("parts", [])) == 2:
-        first, second = (rule_from_dict(p) for p in d["parts"])
-        return grammar.together(first, second) if kind == "and" else grammar.either(first, second)
+    if kind == "and" and len(d.get("parts", [])) == 2:
+        return grammar.together(*(rule_from_dict(p) for p in d["parts"]))
+    if kind == "or" and len(d.get("parts", [])) >= 2:
+        return grammar.either(*(rule_from_dict(p) for p in d["parts"]), strengths=tuple(d.get("strengths", ())))
     raise ValueError(f"not a rule of the grammar: {d!r}")
 
 
 def parse_rule(text: str) -> Rule | None:
     """The grammar rule a free-text hypothesis states, or None when it names nothing
-    the grammar can express (see the module doc)."""
+    the grammar can express (see the module doc). A hypothesis of several modes ("A;
+    also B") is read mode by mode and joined; a mode the grammar cannot read is left out."""
+    modes = modes_of(text)
+    if len(modes) > 1:
+        read = [r for r in (_parse_one(m) for m in modes) if r is not None]
+        return grammar.either(*read) if len(read) > 1 else (read[0] if read else None)
+    return _parse_one(text)
+
+
+def _parse_one(text: str) -> Rule | None:
     heads: list[Rule] = []
     contexts: list[Rule] = []
     quoted = {"identity": [], "after": [], "before": []}
