@@ -89,7 +89,23 @@ def error_response(status, message="scripted failure"):
     return status, {"error": {"message": message, "type": "scripted", "code": status}}
 
 
-class FakeServer:
+class _Loopback:
+    """An HTTP server on a free port of 127.0.0.1, served from a daemon thread."""
+
+    def _serve(self, handler) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FakeServer(_Loopback):
     """A chat-completions endpoint on 127.0.0.1. ``answer(request) -> (status, body)``
     decides each reply (it may sleep); requests, headers and concurrency are recorded."""
 
@@ -128,22 +144,13 @@ class FakeServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.block_on_close = False
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serve(Handler)
 
 
 # ------------------------------------------- a fault-injecting endpoint
 
 
-class FaultServer:
+class FaultServer(_Loopback):
     """An OpenAI-compatible chat-completions endpoint on 127.0.0.1 that misbehaves on
     purpose. ``plan(n, request) -> fault`` picks the reply to the ``n``-th request (from
     0); a fault is a tuple:
@@ -243,19 +250,36 @@ class FaultServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.block_on_close = False
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serve(Handler)
 
 
 # ------------------------------------------------------------ a model with a known answer
+
+
+def stored_feature(subject, path, feature: str):
+    """A store at ``path`` holding ``feature`` captured on 1,024 tokens, and an
+    ``investigate`` run: ``(db, row, run_id)``, what the agent's tests start from."""
+    from mechanic import store
+    from mechanic.agent.pipeline import cache_features
+
+    db = store.open_db(path)
+    cache_features(db, subject, subject.features(feature), source="default", n_tokens=1024, length=16,
+                   config=CAPTURE, progress=False)
+    row = store.get_feature(db, subject.name, feature)
+    return db, row, store.start_run(db, "investigate", {"feature": feature})
+
+
+def serving(server):
+    """Serve ``server`` (an ``http.server`` server) from a thread; yields its base URL
+    and stops it on exit (for generator fixtures)."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def wired_digit_subject(neuron: int = 5, layer: int = 1, marker: str = "#"):

@@ -6,12 +6,12 @@ tests/artifacts/. Skipped only when no `chromium` is installed."""
 from __future__ import annotations
 
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 from mechanic.agent.viewer import viewer_services
 from mechanic.web.server import Viewer, make_server
+from support import serving
 from synthetic_store import build_viewer_store
 
 pytestmark = [
@@ -28,12 +28,8 @@ def base_url(tmp_path_factory, subject):
     ids = build_viewer_store(path, lambda t: subject.tokenizer(t, add_special_tokens=False)["input_ids"],
                              n_features=30, window=64)
     httpd = make_server(Viewer(path, viewer_services(subjects={"tiny:llama": subject})), port=0, quiet=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", ids
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=10)
+    for url in serving(httpd):
+        yield url, ids
 
 
 @pytest.fixture(scope="module")

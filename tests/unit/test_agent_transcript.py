@@ -14,19 +14,14 @@ from mechanic.agent.llm.scripted import position_slots
 from mechanic.agent.pipeline import cache_features
 from mechanic.evals.simulators import make_simulator
 from mechanic.tools import activations
-from support import CAPTURE
+from support import CAPTURE, stored_feature
 
 FEATURE = "mlp:1:3"
 
 
 @pytest.fixture()
 def stored(subject, tmp_path):
-    db = store.open_db(tmp_path / "m.db")
-    cache_features(db, subject, subject.features(FEATURE), source="default", n_tokens=1024, length=16,
-                   config=CAPTURE, progress=False)
-    row = store.get_feature(db, subject.name, FEATURE)
-    run_id = store.start_run(db, "investigate", {"feature": FEATURE})
-    return db, row, run_id
+    return stored_feature(subject, tmp_path / "m.db", FEATURE)
 
 
 class Script:

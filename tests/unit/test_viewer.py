@@ -8,7 +8,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +21,7 @@ from mechanic.agent.cli import cli
 from mechanic.agent.viewer import viewer_services
 from mechanic.web.server import Viewer, make_server
 from mechanic.web.static import write_static
+from support import serving
 from synthetic_store import build_viewer_store
 
 
@@ -38,12 +38,8 @@ def server(built, subject):
     path, ids = built
     viewer = Viewer(path, viewer_services(subjects={"tiny:llama": subject}))
     httpd = make_server(viewer, port=0, quiet=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", ids
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=10)
+    for url in serving(httpd):
+        yield url, ids
 
 
 def get(url: str) -> tuple[int, str, dict]:
