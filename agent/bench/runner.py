@@ -76,7 +76,7 @@ class BenchConfig:
     n_hard_negatives: int = 5  # quiet windows holding the feature's top tokens (detection)
     score_length: int = 32  # tokens per scored window
     style: str = "auto"  # explainer prompt: auto | chat | fewshot
-    corpus: str = "default"  # rules and planted: the text the features are measured on
+    corpus: str = "stdlib"  # rules and planted: the text the features are measured on (code and its docstrings)
     n_tokens: int = 20_000
     window: int = 64
     layer: int | None = None  # planted: residual layer (default the middle one)

@@ -24,7 +24,8 @@ def _parse_layers(text: str) -> list[int]:
 @click.option("--site", type=click.Choice(["mlp", "attn", "resid"]), default="mlp", show_default=True,
               help="Which features of those layers: MLP neurons, attention heads, or residual dimensions.")
 @click.option("--corpus", "source", default="default", show_default=True,
-              help="Text source: 'default' (Python standard library prose+code), a .txt/.jsonl file or folder, or hf:NAME.")
+              help="Text source: 'default' (English prose and Python code, mixed), 'prose', 'stdlib' (Python standard "
+                   "library prose+code), a .txt/.jsonl file or folder, or hf:NAME.")
 @click.option("--tokens", "n_tokens", type=click.IntRange(min=64), default=20_000, show_default=True,
               help="Corpus tokens to read.")
 @click.option("--window", "length", type=click.IntRange(min=4, max=4096), default=64, show_default=True,

@@ -27,12 +27,12 @@ VALIDATION_FRACTION = 0.2
 
 def pool_windows(tokenizer, n_corpus: int, n_synthetic: int, seed: int = 0
                  ) -> tuple[list[tuple[str, ...]], list[str]]:
-    """``n_corpus`` windows of the default corpus then up to ``n_synthetic`` of
+    """``n_corpus`` windows of the standard-library corpus then up to ``n_synthetic`` of
     synthetic paragraphs, as token strings, with each window's origin."""
     def decode(ids):
         return tuple(tokenizer.decode([int(i)]) for i in ids)
 
-    corpus = [decode(w.tokens) for w in corpus_windows(tokenizer, n_tokens=n_corpus * LENGTH, length=LENGTH,
+    corpus = [decode(w.tokens) for w in corpus_windows(tokenizer, "stdlib", n_tokens=n_corpus * LENGTH, length=LENGTH,
                                                       seed=seed)]
     synthetic: list[tuple[str, ...]] = []
     for text in synthetic_paragraphs(n_synthetic * 2, seed=seed):

