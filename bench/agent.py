@@ -1,9 +1,12 @@
-"""The agent against best-of-k and one-shot at a matched explainer budget.
+"""The agent and tiered labeling against the search, the top-tokens list and the floors,
+at a matched explainer budget.
 
 On N neurons of a middle layer (default: 30 MLP neurons of layer n_layers // 2 of the
-embedded model), runs ``label`` with methods oneshot, bestofk and agent, where the
-agent's LLM-call budget equals best-of-k's k (``--budget``), then reports per method
-the held-out (test split) simulation score and detection balanced accuracy, each a
+embedded model), runs ``label`` with ``--methods`` (default tokens, search, tiered,
+agent; oneshot and bestofk can be added), where the agent's LLM-call budget equals
+best-of-k's k (``--budget``) and ``tiered`` calls the agent only where the search's
+select score is below ``--threshold``, then reports per method
+the held-out (test split) simulation score and detection AUROC, each a
 mean with a 95% bootstrap CI over features, beside the random and shuffled floors,
 and the explainer's cost per feature (LLM calls, tokens, seconds) as measured.
 
@@ -52,7 +55,11 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=30, help="neurons (the first N of the layer)")
     parser.add_argument("--budget", type=int, default=8,
                         help="explainer LLM calls per feature: best-of-k's k and the agent's LLM budget")
-    parser.add_argument("--tokens", type=int, default=20_000)
+    parser.add_argument("--methods", default="tokens,search,tiered,agent",
+                        help="comma separated: tokens, search, oneshot, bestofk, tiered, agent")
+    parser.add_argument("--threshold", type=float, default=0.3,
+                        help="tiered: the search's select score below which the agent explains")
+    parser.add_argument("--tokens", type=int, default=20_000, help="corpus tokens (the default corpus: prose and code)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--db", default=str(HERE / "results" / "agent.db"))
     parser.add_argument("--out", default=str(HERE / "results" / "agent.json"))
@@ -62,7 +69,8 @@ def main(argv=None) -> int:
     layer = subject.n_layers // 2 if args.layer is None else args.layer
     features = subject.features(f"mlp:{layer}:0-{args.n - 1}")
     db = store.open_db(args.db)
-    config = LabelConfig(methods=("oneshot", "bestofk", "agent"), explainer=args.explainer,
+    chosen = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    config = LabelConfig(methods=chosen, explainer=args.explainer, threshold=args.threshold,
                          simulator=args.simulator, scorers=("simulation", "detection"), k=args.budget,
                          agent_llm_calls=args.budget, agent_tool_calls=2 * args.budget, seed=args.seed,
                          n_tokens=args.tokens)
