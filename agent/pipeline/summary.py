@@ -38,11 +38,35 @@ class LabelTable:
     columns: list[str] = field(default_factory=list)
     scorer_models: dict[str, list[str]] = field(default_factory=dict)  # column -> models that scored it
     validity: dict[str, list[ColumnValidity]] = field(default_factory=dict)  # column -> per scorer model
+    # the headline column's paired differences: method -> reference -> CI of (method − reference) over the
+    # features both scored; references are `tokens` and the two floors
+    paired: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"rows": self.rows, "methods": self.methods, "columns": self.columns,
-                "scorer_models": self.scorer_models,
+                "scorer_models": self.scorer_models, "paired": self.paired,
                 "validity": {c: [v.to_dict() for v in per] for c, per in self.validity.items()}}
+
+
+REFERENCES = ("tokens", "random", "shuffled")  # what every method is paired against
+
+
+def _paired(rows: list[dict], col: str, seed: int) -> dict[str, dict[str, dict]]:
+    """Per method, per reference in REFERENCES: the mean and 95% bootstrap CI of the
+    per-feature difference (method − reference) in ``col``. Paired over features, it is
+    far tighter than comparing the two methods' own intervals: features differ much more
+    from each other than methods do on one feature."""
+    value = {(r["feature"], r["method"]): r["scores"].get(col) for r in rows
+             if r["role"] == "explanation" or r["method"] in ("random", "shuffled")}
+    methods = list(dict.fromkeys(m for _, m in value))
+    out: dict[str, dict[str, dict]] = {}
+    for method in (m for m in methods if m not in ("random", "shuffled")):
+        for ref in (r for r in REFERENCES if r != method and r in methods):
+            diffs = [v - value[(f, ref)] for (f, m), v in value.items()
+                     if m == method and v is not None and value.get((f, ref)) is not None]
+            if diffs:
+                out.setdefault(method, {})[ref] = bootstrap_ci(diffs, seed=seed)
+    return out
 
 
 def label_table(db, features: list[str], model_name: str, config_hash: str, corpus_id: int | None = None,
@@ -91,6 +115,8 @@ def label_table(db, features: list[str], model_name: str, config_hash: str, corp
         stats = {col: bootstrap_ci(per_method.get(method, {}).get(col, []), seed=seed) for col in table.columns}
         table.methods[method] = {"scores": stats, "failures": failures.get(method, 0), "usage": usage.get(method, {})}
     table.rows.sort(key=lambda r: (features.index(r["feature"]), ORDER.get(r["method"], 5)))
+    if table.columns:
+        table.paired = _paired(table.rows, table.columns[0], seed)
     return table
 
 
@@ -129,6 +155,11 @@ def format_table(table: LabelTable, width: int = 44) -> str:
                 if u.get("llm_calls") else "")
         fail = f", {info['failures']} failed" if info["failures"] else ""
         lines.append(f"  {method:<9} " + "; ".join(parts) + (f"  ({cost}{fail})" if cost or fail else ""))
+    if table.paired:
+        lines.append(f"paired over features, {cols[0]} (method − reference, mean [95% CI]; above 0 = better):")
+        for method, refs in table.paired.items():
+            lines.append(f"  {method:<9} " + "; ".join(
+                f"− {ref} {ci['mean']:+.3f} [{ci['lo']:+.3f}, {ci['hi']:+.3f}]" for ref, ci in refs.items()))
     by_model: dict[str, list[str]] = {}
     for c in cols:
         by_model.setdefault(", ".join(table.scorer_models.get(c, [])) or "?", []).append(c)

@@ -70,6 +70,16 @@ def test_label_explains_scores_and_stores_everything(subject, tmp_path):
     table = label_table(db, FEATURES, subject.name, summary.config_hash)
     text = format_table(table)
     assert "random" in text and "shuffled" in text and "sim" in table.columns
+    # each method is paired, feature by feature, with tokens and the floors in the headline column
+    assert set(table.paired) == {"tokens", "oneshot", "bestofk"}
+    assert set(table.paired["oneshot"]) == {"tokens", "random", "shuffled"} and "tokens" not in table.paired["tokens"]
+    sim = {(r["feature"], r["method"]): r["scores"].get("sim") for r in table.rows}
+    diffs = [sim[(f, "bestofk")] - sim[(f, "random")] for f in FEATURES
+             if sim.get((f, "bestofk")) is not None and sim.get((f, "random")) is not None]
+    paired = table.paired["bestofk"]["random"]
+    assert paired["n"] == len(diffs) and paired["mean"] == pytest.approx(sum(diffs) / len(diffs))
+    assert paired["lo"] <= paired["mean"] <= paired["hi"]
+    assert "paired over features, sim" in text and f"− random {paired['mean']:+.3f}" in text
     # the summary names the simulator behind the numbers
     assert table.scorer_models["sim"] == ["trained:all-MiniLM-L6-v2"]
     assert "scored by: sim, sim_top, detect, detect_ba with trained:all-MiniLM-L6-v2" in text
