@@ -58,6 +58,16 @@ def _seeds(found) -> tuple[str, ...]:
     return tuple(dict.fromkeys([found.text, *(c["text"] for c in found.details.get("candidates", []))]))[:3]
 
 
+_USAGE = ("llm_calls", "prompt_tokens", "completion_tokens", "seconds")
+
+
+def _agent_explanation(db, feature_id: int, chash: str) -> dict | None:
+    """The feature's finished ``agent`` explanation under this configuration, if any."""
+    done = [e for e in store.get_explanations(db, feature_id=feature_id, method="agent", role="explanation",
+                                              config_hash=chash) if e["status"] == "ok"]
+    return done[-1] if done else None
+
+
 def explain_with_agent(db, subject, row: dict, method: str, models: Models, run_id: int, chash: str,
                        say: Callable[[str], None] = lambda m: None) -> tuple[dict, Usage]:
     """Explain one feature by ``method`` (agent or tiered); returns the stored
@@ -74,6 +84,17 @@ def explain_with_agent(db, subject, row: dict, method: str, models: Models, run_
                 db, feature_id=row["id"], run_id=run_id, method="tiered", config_hash=chash, text=found.text,
                 explainer_model=found.explainer_model, usage=found.usage.to_dict(),
                 details={**found.details, "source": "search", "threshold": config.threshold})
+            return store.get_explanation(db, eid), usage
+        if (done := _agent_explanation(db, row["id"], chash)) is not None:
+            # this run's `agent` method investigated the feature already, from the same search
+            # results with the same settings: that investigation is what tiered would run
+            say(f"  {row['feature']}: search scored {value if value is None else round(value, 3)} on select "
+                f"(< {config.threshold}); the agent's investigation of it in this run stands")
+            eid = store.write_explanation(
+                db, feature_id=row["id"], run_id=run_id, method="tiered", config_hash=chash, text=done["text"],
+                explainer_model=done["explainer_model"], usage={k: done[k] for k in _USAGE},
+                details={**(done["details"] or {}), "source": "agent", "search": seeds[0] if seeds else None,
+                         "threshold": config.threshold, "investigation_of": done["id"]})
             return store.get_explanation(db, eid), usage
         say(f"  {row['feature']}: search scored {value if value is None else round(value, 3)} on select "
             f"(< {config.threshold}); investigating")

@@ -206,7 +206,8 @@ def explain_phase(db, targets: Sequence[Target], models: Models, run_id: int, ch
     plain = [(m, t) for m, t in jobs if not investigates(m, t)]
     if plain:
         _explain_plain(db, plain, models, run_id, chash, usage, counts, concurrency, say)
-    agent_jobs = [(m, t) for m, t in jobs if investigates(m, t)]
+    # `agent` first: `tiered` then reuses its investigation of a feature rather than repeat it
+    agent_jobs = sorted(((m, t) for m, t in jobs if investigates(m, t)), key=lambda job: job[0] != "agent")
     for i, (method, t) in enumerate(agent_jobs, 1):  # in this thread: an investigation writes as it goes
         expl, spent = explain_with_agent(db, models.subject, t.row, method, models, run_id, chash, say)
         usage.setdefault(method, Usage()).merge(spent)

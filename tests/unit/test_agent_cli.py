@@ -89,6 +89,24 @@ def test_tiered_runs_the_agent_only_below_the_threshold(scripted, subject, tmp_p
     assert store.get_scores(db, tiered[0]["id"])  # scored on the test split like any explanation
 
 
+def test_tiered_beside_the_agent_reuses_its_investigation(scripted, subject, tmp_path):
+    db = store.open_db(tmp_path / "m.db")
+    config = LabelConfig(methods=("tiered", "agent"), scorers=("simulation",), n_tokens=1024, window=16,
+                         n_top=3, n_random=3, score_length=12, style="chat", threshold=2.0, agent_llm_calls=6)
+    import mechanic.agent.llm as llm_module
+
+    summary = label(db, subject, subject.features("mlp:1:3"), config, make_llm=llm_module.make_llm,
+                    capture_config=CAPTURE)
+    assert summary.explained == 2
+    assert db["agent_runs"].count == 1  # one investigation, not two
+    (agent,), (tiered,) = store.get_explanations(db, method="agent"), store.get_explanations(db, method="tiered")
+    assert tiered["text"] == agent["text"] and tiered["details"]["investigation_of"] == agent["id"]
+    assert tiered["details"]["source"] == "agent" and tiered["details"]["threshold"] == 2.0
+    # it costs what the investigation cost: what tiered alone would have spent
+    assert (tiered["llm_calls"], tiered["seconds"]) == (agent["llm_calls"], agent["seconds"]) and agent["llm_calls"] > 0
+    assert store.get_scores(db, tiered["id"])
+
+
 def test_label_method_agent_stores_and_scores(scripted, tmp_path):
     runner = CliRunner()
     out = runner.invoke(cli, ["--db", str(tmp_path / "m.db"), "--model", "tiny:llama", "-q", "label", "mlp:1:3",
