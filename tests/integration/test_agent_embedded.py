@@ -93,3 +93,33 @@ def test_every_embedded_hypothesis_gets_an_instrument_run_test(embedded, tmp_pat
         assert "counterfactual" in mine  # ran, or said why it could not edit
         assert h["verdict"] in ("supported", "partial", "refuted", "inconclusive")
         assert h["details"]["corpus_tests"] >= 1 and h["details"]["counts"]["recall"][1] >= 0
+
+
+def test_label_search_tiered_and_agent_on_the_embedded_model(tmp_path):
+    """`mechanic label --methods search,tiered,agent` on a real neuron of the embedded
+    model: the search labels it without an LLM; below the threshold, tiered takes the
+    agent's investigation (run once), and every explanation is scored on `test`."""
+    import json
+
+    from click.testing import CliRunner
+    from mechanic.agent.cli import cli
+
+    db_path = tmp_path / "m.db"
+    out = CliRunner().invoke(cli, [
+        "--db", str(db_path), "-q", "label", "mlp:15:42", "--methods", "search,tiered,agent", "--threshold", "2",
+        "--tokens", "4096", "--n-top", "3", "--n-random", "3", "--scorers", "simulation",
+        "--budget-llm", "4", "--budget-seconds", "240", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert {"search", "tiered", "agent", "random"} <= set(data["methods"])  # one feature: no shuffled floor
+    db = store.open_db(db_path)
+    by_method = {e["method"]: e for e in db["explanations"].rows_where("role = 'explanation'")}
+    search, tiered, agent = by_method["search"], by_method["tiered"], by_method["agent"]
+    assert search["status"] == "ok" and search["llm_calls"] == 0 and json.loads(search["details"])["rule"]
+    assert agent["status"] == "ok" and db["agent_runs"].count == 1
+    details = json.loads(tiered["details"])
+    assert tiered["text"] == agent["text"] and details["source"] == "agent" and details["investigation_of"] == agent["id"]
+    for e in (search, tiered, agent):
+        assert store.get_scores(db, e["id"]), e["method"]
+    tools = {e["tool"] for e in db["experiments"].rows}
+    assert {"test_on_corpus", "counterfactual"} <= tools  # the instruments tested the hypotheses themselves
