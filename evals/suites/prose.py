@@ -34,7 +34,7 @@ from . import _contextual as ctx
 from . import _lexical as lex
 from .rules import Rule
 
-__all__ = ["PROSE_RULES"]
+__all__ = ["PROSE_RULES", "WORD_LISTS"]
 
 
 def _token(name: str, description: str, decoys: tuple[str, str], fn) -> Rule:
@@ -457,6 +457,16 @@ PROSE_RULES: tuple[Rule, ...] = (
     _context("word_after_i", "the word right after the pronoun I (am, think, have)",
              ("the pronoun I itself", "the word right after 'you'"), after_i),
 )
+
+# the word list behind each rule that is one (lower case), to compare with other word lists
+WORD_LISTS: dict[str, frozenset[str]] = {
+    "second_person_pronouns": _SECOND_PERSON, "possessive_determiners": _POSSESSIVES, "demonstratives": _DEMONSTRATIVES,
+    "prepositions": _PREPOSITIONS, "and_but_or": _CONJUNCTIONS, "be_have_do": _BE_HAVE_DO, "modal_verbs": _MODALS,
+    "wh_words": _WH_WORDS, "colours": _COLOURS, "body_parts": _BODY, "family_members": _FAMILY,
+    "people_words": _PEOPLE, "feelings": _FEELINGS, "animals": _ANIMALS, "food_and_drink": _FOOD,
+    "times_of_day": _TIMES, "life_and_death": _LIFE_DEATH, "number_words": _NUMBER_WORDS, "ordinals": _ORDINALS,
+    "first_names": frozenset(w.lower() for w in _FIRST_NAMES),
+}
 
 if len({rule.name for rule in PROSE_RULES}) != len(PROSE_RULES):  # pragma: no cover - a typo in the table above
     raise RuntimeError("duplicate rule names in PROSE_RULES")

@@ -247,3 +247,13 @@ def test_rules_fire_somewhere_but_not_everywhere_on_prose():
         assert rate < 0.5, f"{rule.name} fires on {rate:.0%} of prose tokens"
     print(f"\nprose rule firing on {len(windows)} windows ({n_tokens} tokens):\n" + "\n".join(rows))
     assert all(n >= 3 for n in in_windows.values()), {k: n for k, n in in_windows.items() if n < 3}
+
+
+def test_each_word_list_is_what_its_rule_fires_on():
+    from mechanic.evals.suites.prose import WORD_LISTS
+
+    assert set(WORD_LISTS) <= set(RULE)
+    for name, words in WORD_LISTS.items():
+        for word in sorted(words):
+            shown = word.capitalize() if name == "first_names" else word  # names fire capitalised only
+            assert RULE[name].activations([" " + shown, " x"]).tolist() == [1.0, 0.0], (name, word)
