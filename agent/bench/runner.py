@@ -7,6 +7,7 @@ A suite gives features with ground truth (see ``evals/suites``):
   selection (:func:`~mechanic.tools.capture.summarise_values`) and stored as
   features ``rule:NAME`` of the subject model, so explainers read the same train
   evidence and scorers the same held-out test windows as for a real neuron.
+  ``prose`` does the same with rules of English prose, on the ``prose`` corpus.
 * ``planted`` — probe directions fitted inside the subject model for rule concepts,
   captured as ``resid:L:planted_NAME`` features (interventions are real).
 * ``records:PATH`` — NeuronRecord / puzzle files, stored as features of a model
