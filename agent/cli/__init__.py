@@ -8,6 +8,7 @@ unknown model, a missing database — is one clear line and a non-zero exit.
 from __future__ import annotations
 
 import os
+import signal
 
 import click
 
@@ -55,5 +56,12 @@ for _command in COMMANDS:
     cli.add_command(_command)
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    # `kill PID` stops a command as Ctrl-C does: the work in flight is lost, what is stored
+    # stays, and the run's row says `interrupted` (a rerun of the command resumes)
+    signal.signal(signal.SIGTERM, _stop)
     cli(prog_name="mechanic")

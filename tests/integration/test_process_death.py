@@ -175,3 +175,32 @@ def test_killed_label_resumes_to_the_same_database(reference, tmp_path, ready, w
         _assert_same(table, content[table], rows)
     statuses = [s for (s,) in _query(db, "SELECT status FROM runs ORDER BY id")]
     assert statuses[-1] == "done"
+
+
+def test_terminated_label_says_interrupted_and_resumes(reference, tmp_path):
+    """`kill PID` (SIGTERM) is a stop, not a crash: the process exits at once, its run
+    row says `interrupted` (never left `running`), and the rerun completes the rest."""
+    db = tmp_path / "m.db"
+    proc = subprocess.Popen(_command(db), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(),
+                            start_new_session=True)
+    deadline = time.monotonic() + 240
+    try:
+        while not _during_explanation(db):
+            assert proc.poll() is None, "the run ended before explanation began"
+            assert time.monotonic() < deadline, "no explanation within 240 s"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert proc.returncode not in (0, -signal.SIGTERM), err[-2000:]  # it handled the signal and exited
+    assert "Traceback" not in err
+    assert [s for (s,) in _query(db, "SELECT status FROM runs WHERE command = 'label'")] == ["interrupted"]
+    _run(db)
+    assert [s for (s,) in _query(db, "SELECT status FROM runs WHERE command = 'label' ORDER BY id")] == [
+        "interrupted", "done"]
+    content = _content(db)
+    for table, rows in reference.items():
+        _assert_same(table, content[table], rows)
