@@ -82,17 +82,27 @@ class ConclusionNodes(AgentContext):
 
     def _choose(self, hypotheses: list[dict]) -> tuple[str | None, dict]:
         """The final explanation: among surviving hypotheses (all of them when every
-        one was refuted) and any seed candidates, the best on the select split."""
+        one was refuted) and any seed candidates, the best on the select split.
+
+        The description search's runners-up (seed candidates after its first) are scored
+        and listed but cannot win: the search ranked them below its own choice on the
+        same split with more evidence (each rule's fit as well as the simulator's
+        reading), so its choice speaks for them. A near-tie on a few select windows
+        would otherwise let a runner-up that merely lists the right words under a
+        wrong heading beat it."""
         if not hypotheses:
             return None, {}
         survivors = [h for h in hypotheses if h.get("verdict") != "refuted"]
         rank = {"supported": 0, "partial": 1, "inconclusive": 1, "refuted": 2}
         candidates = sorted(survivors or hypotheses, key=lambda h: (rank.get(h.get("verdict"), 1), -h["round"]))
         texts = list(dict.fromkeys([*(h["text"] for h in candidates), *self.seed_candidates]))
+        runners_up = set(self.seed_candidates[1:]) - set(self.seed_candidates[:1])
         scores = self._select_scores(texts)
-        best = max(range(len(texts)), key=lambda i: (scores[i] is not None, scores[i] or 0.0, -i))
-        return texts[best], {"all_refuted": not survivors,
-                             "candidates": [{"text": t, "select_score": s} for t, s in zip(texts, scores)]}
+        eligible = [i for i, t in enumerate(texts) if t not in runners_up] or list(range(len(texts)))
+        best = max(eligible, key=lambda i: (scores[i] is not None, scores[i] or 0.0, -i))
+        return texts[best], {"all_refuted": not survivors, "candidates": [
+            {"text": t, "select_score": s, **({"eligible": False} if t in runners_up else {})}
+            for t, s in zip(texts, scores)]}
 
     def _select_scores(self, texts: list[str]) -> list[float | None]:
         """Simulation score (pooled Pearson, split ``all``) of each candidate on the

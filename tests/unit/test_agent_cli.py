@@ -46,8 +46,10 @@ def test_investigate_prints_hypotheses_experiments_explanation_and_scores(script
                for h in report["hypotheses"])
     assert "test_hypothesis" in [e["tool"] for e in report["experiments"]]
     # the hypotheses competed on select with the description search's candidates: the best won
-    candidates = {c["text"]: c["select_score"] for c in report["candidates"]}
-    assert set(texts[2:]) <= set(candidates) and len(candidates) >= 2
+    listed = report["candidates"]
+    assert set(texts[2:]) <= {c["text"] for c in listed} and len(listed) >= 2
+    # the search's runners-up are scored and listed, but its own choice speaks for them
+    candidates = {c["text"]: c["select_score"] for c in listed if c.get("eligible", True)}
     assert report["explanation"] == max(candidates, key=lambda t: -2 if candidates[t] is None else candidates[t])
     assert {(s["scorer"], s["split"]) for s in report["scores"]} >= {("simulation", "all")}
     assert report["usage"]["llm_calls"] <= 10

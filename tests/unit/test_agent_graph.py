@@ -251,3 +251,33 @@ def test_guided_design_asks_for_one_falsification_test_per_hypothesis_first(subj
     assert second["enum"] == [2]
     assert "anyOf" in design[-1]["kwargs"]["json_schema"]  # then a free choice among all tools
     assert [h["verdict"] for h in result.hypotheses][0] == "supported"
+
+
+def test_the_search_choice_speaks_for_its_runners_up_in_the_final_choice(subject, stored):
+    """Finalize scores the search's runners-up and lists them, but only the agent's own
+    hypotheses and the search's choice can win, even where a runner-up reads best on
+    select (the search ranked it lower with each rule's fit as well)."""
+    from mechanic.agent.investigation.conclude import ConclusionNodes
+    from mechanic.evals.offline import offline_simulator
+
+    db, row, run_id = stored
+    simulator = offline_simulator("trained")
+    texts = ["letters", "digits", "punctuation", "the symbol '('", "words in capital letters"]
+    probe = ConclusionNodes(db, subject, row, ScriptedLLM([], name="scripted"), AgentConfig(),
+                            agent_run_id=0, run_id=run_id, config_hash="h", simulator=simulator)
+    scores = probe._select_scores(texts)
+    assert all(s is not None for s in scores)
+    order = sorted(range(len(texts)), key=lambda i: -scores[i])
+    best, worst = texts[order[0]], texts[order[-1]]
+    hypothesis = texts[order[1]]  # the agent's own: second best on select
+    nodes = ConclusionNodes(db, subject, row, ScriptedLLM([], name="scripted"), AgentConfig(), agent_run_id=0,
+                            run_id=run_id, config_hash="h", simulator=simulator, seed_candidates=(worst, best))
+    text, details = nodes._choose([{"text": hypothesis, "verdict": "inconclusive", "round": 0}])
+    assert text == hypothesis  # not the runner-up `best`, though it reads best
+    listed = {c["text"]: c for c in details["candidates"]}
+    assert set(listed) == {hypothesis, worst, best} and listed[best]["eligible"] is False
+    assert listed[best]["select_score"] > listed[hypothesis]["select_score"] > listed[worst]["select_score"]
+    # without a search, the best on select wins as before
+    plain = ConclusionNodes(db, subject, row, ScriptedLLM([], name="scripted"), AgentConfig(), agent_run_id=0,
+                            run_id=run_id, config_hash="h", simulator=simulator)
+    assert plain._choose([{"text": t, "verdict": "inconclusive", "round": 0} for t in (hypothesis, best)])[0] == best
