@@ -27,7 +27,7 @@ import numpy as np
 from mechanic.evals.token_views import SHAPES, STRUCTURES, shape_flags, structure_flags, word_texts
 
 __all__ = ["CATEGORIES", "KINDS", "SHAPE_NAMES", "Rule", "WindowView", "token_class", "after", "before", "category", "either", "identity",
-           "output", "prefix", "region", "shape", "suffix", "together", "word_key"]
+           "output", "prefix", "region", "shape", "suffix", "symbol_name", "together", "word_key"]
 
 KINDS = ("identity", "suffix", "prefix", "shape", "after", "before", "region", "category", "output", "and", "or")
 
@@ -159,11 +159,48 @@ def _examples(examples: list[str]) -> str:
     return f" ({', '.join(shown)})" if shown else ""
 
 
+# What people call a symbol, so that a list of them reads as what it is ("opening
+# brackets ('(' and '[')") rather than as bare characters: whole tokens first, then a
+# token of one repeated quotation mark, then a token that begins with a bracket.
+_SYMBOL_NAMES = {
+    **dict.fromkeys(("==", "!=", "<=", ">=", "<", ">"), "comparison operator"),
+    **dict.fromkeys(("+", "-", "*", "/", "%", "**", "//"), "arithmetic operator"),
+    **dict.fromkeys(("+=", "-=", "*=", "/="), "augmented assignment"),
+    **dict.fromkeys(("'", '"', "`", "\u201c", "\u201d", "\u2018", "\u2019"), "quotation mark"),
+    "=": "equals sign", "->": "arrow", ",": "comma", ".": "full stop", ":": "colon", ";": "semicolon",
+    "!": "exclamation mark", "?": "question mark", "#": "hash sign", "@": "at sign", "\\": "backslash",
+    "|": "vertical bar", "&": "ampersand", "~": "tilde", "^": "caret", "$": "dollar sign",
+}
+_OPENING, _CLOSING = "([{", ")]}"
+
+
+def symbol_name(token: str) -> str | None:
+    """What people call the symbol ``token`` ('opening bracket', 'comma'), or None."""
+    s = token.strip()
+    if s in _SYMBOL_NAMES:
+        return _SYMBOL_NAMES[s]
+    if len(set(s)) == 1 and _SYMBOL_NAMES.get(s[0]) == "quotation mark":
+        return "quotation mark"  # a triple quote
+    if s[:1] in _OPENING:
+        return "opening bracket"
+    if s[:1] in _CLOSING:
+        return "closing bracket"
+    return None
+
+
 def _what(words: list[str]) -> str:
-    """'the word', 'the symbol' or 'the words' before a listing of ``words``."""
-    alpha = all(re.search(r"[A-Za-z0-9]", w) for w in words)
-    noun = ("word" if alpha else "symbol") + ("s" if len(words) > 1 else "")
-    return f"the {noun} {_listing(words)}"
+    """'the word', 'the number' or, for symbols, their name ('the comma', 'opening
+    brackets') before a listing of ``words``."""
+    many = len(words) > 1
+    if all(token_class(w) == "digits" for w in words):
+        return f"the number{'s' if many else ''} {_listing(words)}"
+    if all(re.search(r"[A-Za-z0-9]", w) for w in words):
+        return f"the word{'s' if many else ''} {_listing(words)}"
+    names = {symbol_name(w) for w in words}
+    if len(names) == 1 and None not in names:
+        name = names.pop()
+        return f"{name}s ({_listing(words)})" if many else f"the {name} {_listing(words)}"
+    return f"the symbol{'s' if many else ''} {_listing(words)}"
 
 
 def identity(words: list[str]) -> Rule:

@@ -49,7 +49,11 @@ class SearchConfig:
     readable: float = 0.25
     score_length: int = 32  # tokens per simulated window, cropped around the peak
     read_windows: int = 8  # train windows (the top ones) the simulator reads each finalist on
-    second_mode: float = 0.15  # look for another mode when the modes so far miss this share of the peak weight
+    second_mode: float = 0.15  # look for another mode when the modes so far miss this share of the active weight
+    # Tokens at this share of the feature's top activation count as active when the search
+    # looks for a next mode, wherever their window peaks: a weak mode rarely peaks in a
+    # window that a stronger one also fires in, but its tokens are active there all the same.
+    mode_floor: float = 0.2
     max_modes: int = 3  # modes a polysemantic description joins at most
     # What one more listed word or joined part costs a candidate's select score: of two
     # descriptions that simulate alike, the more general one is the better explanation.
@@ -112,16 +116,19 @@ def _combinations(ranked: list[Candidate], peaks: Peaks, config: SearchConfig) -
 
 def _modes(first: Rule, peaks: Peaks, config: SearchConfig) -> list[Rule]:
     """Descriptions of a polysemantic feature, mode by mode: while the modes found so far
-    miss a share of the peak weight, the rule that best fits the tokens they leave
-    uncovered becomes the next mode (two alternatives for the second). Each mode is
-    weighed by the mean activation at the peaks it covers, the strongest at 1."""
+    miss a share of the active weight (:func:`_active`), the rule that best fits the
+    tokens they leave uncovered becomes the next mode (two alternatives for the second).
+    Each mode is weighed by the mean activation of the active tokens it covers, the
+    strongest at 1, and the modes are joined strongest first."""
+    active = _active(peaks, config.mode_floor)
+    total = sum(w for _, _, w in active) or 1.0
     levels = [[first.levels(v)] for v in peaks.views]
     modes, heights = [first], [_mean_at_peaks(peaks, lambda i, t: levels[i][0][t] > 0)]
     out: list[Rule] = []
     while len(modes) < config.max_modes:
         covered = [np.max(np.stack(ls), axis=0) > 0 for ls in levels]
-        missed = [(i, t, w) for i, t, w in peaks.where if not covered[i][t]]
-        if sum(w for _, _, w in missed) < config.second_mode * peaks.total:
+        missed = [(i, t, w) for i, t, w in active if not covered[i][t]]
+        if sum(w for _, _, w in missed) < config.second_mode * total:
             break
         rest = Peaks(peaks.views, peaks.activations, missed)
         texts = {m.text for m in modes}
@@ -145,9 +152,25 @@ def _modes(first: Rule, peaks: Peaks, config: SearchConfig) -> list[Rule]:
     return out
 
 
+def _active(peaks: Peaks, floor: float) -> list[tuple[int, int, float]]:
+    """The peaks and every token at ``floor`` of the top activation or above, each
+    weighted by its share of the top: (window, position, weight)."""
+    top = max((float(a.max()) for a in peaks.activations if a.size), default=0.0)
+    seen = {(i, t) for i, t, _ in peaks.where}
+    out = list(peaks.where)
+    if top > 0:
+        for i, a in enumerate(peaks.activations):
+            for t in np.flatnonzero(a >= floor * top):
+                if (i, int(t)) not in seen:
+                    out.append((i, int(t), float(a[t]) / top))
+    return out
+
+
 def _joined(modes: list[Rule], heights: list[float]) -> Rule:
+    """The modes as one description, strongest first (as a person lists them)."""
     top = max(heights) or 1.0
-    return grammar.either(*modes, strengths=tuple(max(h / top, 0.1) for h in heights))
+    order = sorted(range(len(modes)), key=lambda k: -heights[k])
+    return grammar.either(*(modes[k] for k in order), strengths=tuple(max(heights[k] / top, 0.1) for k in order))
 
 
 def _same_list(a: Rule, b: Rule) -> bool:
@@ -193,6 +216,23 @@ def _diverse(ranked: list[Candidate], n: int) -> list[Candidate]:
     return out + [c for c in ranked if c not in out][: n - len(out)]
 
 
+def _to_select(readable: list[Candidate], n: int, parsimony: float) -> list[Candidate]:
+    """The ``n`` finalists measured on ``select``: the best read on ``train``, and the
+    best-fitting description of several modes among the readable ones (less
+    ``parsimony`` per word listed, as in the final choice). The simulator
+    reads "A; also B" part by part, each at full strength, so on the top windows, where
+    the strongest mode fires, a weaker mode's part reads as noise and the sentence
+    ranks below its first part alone; on ``select`` its rule's fit says whether the
+    weaker modes are real."""
+    chosen = readable[:n]
+    joined = [c for c in readable if c.rule.kind == "or" and c.fit is not None]
+    if joined and n > 1:
+        best = max(joined, key=lambda c: c.fit - parsimony * (c.rule.size - 1))
+        if best not in chosen:
+            chosen = [*readable[: n - 1], best]
+    return chosen
+
+
 def _measure_on_select(candidates: list[Candidate], select: list[Record], embedder: Embedder) -> None:
     """Each candidate's rule against the activations of the held-out ``select`` windows."""
     if not candidates or not select:
@@ -230,8 +270,8 @@ def search_descriptions(train: Sequence[Record], select: Sequence[Record], simul
     _simulated(simulator, finalists, read_on, "train", usage)
     finalists.sort(key=lambda c: -(c.train if c.train is not None else -2.0))
     best_read = max((c.train for c in finalists if c.train is not None), default=0.0)
-    chosen = [c for c in finalists if c.train is not None and c.train > 0 and c.train >= config.readable * best_read]
-    chosen = chosen[: config.select]
+    readable = [c for c in finalists if c.train is not None and c.train > 0 and c.train >= config.readable * best_read]
+    chosen = _to_select(readable, config.select, config.parsimony)
     _measure_on_select(chosen, list(select), embedder)
     _simulated(simulator, chosen, list(select), "select", usage)
     best = max(chosen, key=lambda c: _merit(c, config)) if chosen else (finalists[0] if finalists else None)
