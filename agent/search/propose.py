@@ -126,7 +126,7 @@ def _context(peaks: Peaks) -> list[Rule]:
         lifted = _lifted(peaks, key, min_share=0.15, limit=3)
         if lifted:
             spelled = [_shown_any(peaks, k) for k, _ in lifted]
-            out.append(make(spelled[:1]))
+            out += [make([w]) for w in spelled]  # each on its own: "after '.'" need not ride with "after a line break"
             if len(spelled) > 1:
                 out.append(make(spelled))
     return out

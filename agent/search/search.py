@@ -38,6 +38,11 @@ from .propose import Peaks, find_peaks, propose, score_categories
 __all__ = ["Candidate", "SearchConfig", "SearchResult", "rank_by_fit", "search_descriptions"]
 
 
+# Words that fire below this share of the level of a list's strongest words are told
+# apart from them as a mode of their own.
+LEVEL_GAP = 0.75
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """How widely the search looks (defaults sized for ~1 s a feature on 2 CPU cores)."""
@@ -108,10 +113,31 @@ def _combinations(ranked: list[Candidate], peaks: Peaks, config: SearchConfig) -
     out = [grammar.together(h, w) for h in heads for w in wheres]
     # modes grow from the best rule, and from the best short one besides: a list of words
     # that fits best may be two modes' words mixed, which no mode-by-mode reading splits
-    starts = ranked[:1] + [c for c in ranked[1:] if c.rule.size <= 2][:1]
-    for start in starts:
-        out += _modes(start.rule, peaks, config)
+    starts = [c.rule for c in ranked[:1] + [c for c in ranked[1:] if c.rule.size <= 2][:1]]
+    # and from the words of the best list that fire at its strongest level, when others
+    # fire clearly weaker: those may be a second mode ("the word 'self'") listed in it
+    strong = _strong_part(ranked[0].rule, peaks) if ranked else None
+    for start in starts + ([strong] if strong is not None else []):
+        out += _modes(start, peaks, config)
     return out
+
+
+def _word_level(peaks: Peaks, word: str) -> float:
+    """The mean activation (share of the top) of ``word`` at the peaks."""
+    key = grammar.word_key(word)
+    values = [w for i, t, w in peaks.where if peaks.views[i].keys[t] == key]
+    return float(np.mean(values)) if values else 0.0
+
+
+def _strong_part(rule: Rule, peaks: Peaks) -> Rule | None:
+    """The words of a list that fire at ``LEVEL_GAP`` of its strongest word's level or
+    above, when some of its words fire below that; else None."""
+    words = rule.params.get("words") or []
+    if rule.kind != "identity" or len(words) < 2:
+        return None
+    levels = [_word_level(peaks, w) for w in words]
+    strong = [w for w, level in zip(words, levels) if level >= LEVEL_GAP * max(levels)]
+    return grammar.identity(strong) if 0 < len(strong) < len(words) else None
 
 
 def _modes(first: Rule, peaks: Peaks, config: SearchConfig) -> list[Rule]:
@@ -135,7 +161,7 @@ def _modes(first: Rule, peaks: Peaks, config: SearchConfig) -> list[Rule]:
         # a mode is a short description of its own, not a list of leftovers; it is
         # measured on the tokens the modes so far leave uncovered
         ranked = [c for c in _rank_uncovered(propose(rest), rest, covered) if c.rule.text not in texts
-                  and c.rule.size <= 3 and not any(_same_list(c.rule, m) for m in modes)]
+                  and c.rule.size <= 3 and not _part_of_a_list(c.rule, modes, heights, rest)]
         if not ranked:
             break
         options = []
@@ -171,6 +197,18 @@ def _joined(modes: list[Rule], heights: list[float]) -> Rule:
     top = max(heights) or 1.0
     order = sorted(range(len(modes)), key=lambda k: -heights[k])
     return grammar.either(*(modes[k] for k in order), strengths=tuple(max(heights[k] / top, 0.1) for k in order))
+
+
+def _part_of_a_list(rule: Rule, modes: list[Rule], heights: list[float], rest: Peaks) -> bool:
+    """Whether ``rule`` would cut a mode's word list in two: words of the same class as
+    a mode's list that fire at that mode's level (at ``LEVEL_GAP`` of it or above).
+    Words that fire clearly weaker are a mode of their own ("the word 'self'" beside
+    Python keywords at full strength)."""
+    same = [h for m, h in zip(modes, heights) if _same_list(rule, m)]
+    if not same:
+        return False
+    levels = [rule.levels(v) for v in rest.views]
+    return _mean_at_peaks(rest, lambda i, t: levels[i][t] > 0) >= LEVEL_GAP * min(same)
 
 
 def _same_list(a: Rule, b: Rule) -> bool:

@@ -302,3 +302,28 @@ def test_the_best_joined_description_is_measured_on_select_even_when_it_reads_wo
     assert len(chosen) == 4 and chosen[-1] is read[-1] and chosen[:3] == read[:3]
     # already among the best read: nothing changes
     assert search_module._to_select(read[:2] + read[-1:], 4, 0.02) == read[:2] + read[-1:]
+
+
+def _list_and_weaker_words(v, t):
+    """'the' at full strength, 'of' and 'a' at 0.6 of it: a word list of two levels."""
+    return 1.0 if v.keys[t] == "the" else 0.6 if v.keys[t] in ("of", "a") else 0.0
+
+
+def test_words_that_fire_clearly_weaker_than_their_list_are_a_mode_of_their_own():
+    records = _records(_list_and_weaker_words)
+    peaks = find_peaks(records)
+    strong = search_module._strong_part(grammar.identity(["the", "of", "a"]), peaks)
+    assert strong is not None and strong.params["words"] == ["the"]
+    assert search_module._strong_part(grammar.identity(["of", "a"]), peaks) is None  # one level: nothing to split
+    modes = search_module._modes(strong, peaks, SearchConfig())
+    weaker = [m for m in modes if m.parts[1].kind == "identity"]
+    assert weaker and set(weaker[0].parts[1].params["words"]) <= {"of", "a"}, [m.text for m in modes]
+    assert weaker[0].params["strengths"] == pytest.approx([1.0, 0.6], abs=0.05)
+
+
+def test_after_each_lifted_word_is_proposed_on_its_own():
+    windows = [(" x", ".", " y", "\n", " z", " w", " v", " u")] * 6
+    records = _records(lambda v, t: float(t > 0 and v.tokens[t - 1] in (".", "\n")), windows)
+    ranked, _ = _ranked(records)
+    afters = [c.rule.params["after"] for c in ranked if c.rule.kind == "after"]
+    assert ["."] in afters and ["line break"] in afters and any(len(a) == 2 for a in afters), afters
