@@ -9,7 +9,7 @@ to:
 
 * ``identity`` — a set of words or symbols, in any case;
 * ``suffix`` / ``prefix`` — morphology;
-* ``shape`` — capitals, length, digits, punctuation, whitespace, repeats;
+* ``shape`` — capitals, length, underscores, digits, punctuation, whitespace, repeats;
 * ``after`` / ``before`` — the token right after or right before a word;
 * ``region`` — inside brackets, strings, comments or docstrings, at a line's start or end;
 * ``category`` — words whose meaning lies near a category name (months, colours, …);
@@ -240,6 +240,7 @@ _SHAPE_TEXT = {
     "capitalised": "capitalised words",
     "capitals": "words written in capital letters",
     "long": "long words of ten letters or more",
+    "underscore": "identifiers containing an underscore",
     "repeat": "tokens that repeat an earlier token",
     "digits": "numbers written in digits",
     "punctuation": "punctuation marks and symbols",
@@ -256,6 +257,7 @@ _SHAPE_TESTS: dict[str, Predicate] = {
     "capitalised": _word_test(lambda w: w[:1].isupper() and not w.isupper() and w.isalpha()),
     "capitals": _word_test(lambda w: w.isupper() and sum(c.isalpha() for c in w) > 1),
     "long": _word_test(lambda w: sum(c.isalpha() for c in w) >= 10),
+    "underscore": _word_test(lambda w: "_" in w and any(c.isalpha() for c in w)),
     "repeat": lambda v: v.shape[:, SHAPES.index("a repeat of an earlier token")],
     **{name: (lambda v, n=name: np.fromiter((token_class(t) == n for t in v.tokens), dtype=np.float32,
                                              count=len(v.tokens)))

@@ -327,3 +327,13 @@ def test_after_each_lifted_word_is_proposed_on_its_own():
     ranked, _ = _ranked(records)
     afters = [c.rule.params["after"] for c in ranked if c.rule.kind == "after"]
     assert ["."] in afters and ["line break"] in afters and any(len(a) == 2 for a in afters), afters
+
+
+def test_identifiers_with_an_underscore_are_a_shape():
+    rule = grammar.shape("underscore", ["max_size"])
+    view = WindowView((" max_size", " =", " _x", " 3", " value", " __", "init"))
+    assert rule.levels(view).tolist() == [1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0]  # "__init" is one identifier
+    assert rule.text == "identifiers containing an underscore (max_size)"
+    windows = [(" a", " max_size", " =", " b", " _private", " (", " c", " d_e", ")")] * 5
+    ranked, _ = _ranked(_records(lambda v, t: float("_" in v.words[t]), windows))
+    assert ranked[0].rule.text.startswith("identifiers containing an underscore"), ranked[0].rule.text
