@@ -334,6 +334,12 @@ def test_identifiers_with_an_underscore_are_a_shape():
     view = WindowView((" max_size", " =", " _x", " 3", " value", " __", "init"))
     assert rule.levels(view).tolist() == [1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0]  # "__init" is one identifier
     assert rule.text == "identifiers containing an underscore (max_size)"
-    windows = [(" a", " max_size", " =", " b", " _private", " (", " c", " d_e", ")")] * 5
+    rng = np.random.default_rng(0)
+    windows = []
+    for i, tokens in enumerate(WINDOWS[:20]):  # a different identifier in every window
+        tokens = list(tokens)
+        tokens[int(rng.integers(len(tokens)))] = f" max_size{i}"
+        windows.append(tuple(tokens))
     ranked, _ = _ranked(_records(lambda v, t: float("_" in v.words[t]), windows))
     assert ranked[0].rule.text.startswith("identifiers containing an underscore"), ranked[0].rule.text
+    assert ranked[0].fit == pytest.approx(1.0)
