@@ -5,7 +5,7 @@
 2. **Measure the rule**: each rule's predicate against the real activations of the
    ``train`` windows (pooled Pearson) — no simulator yet, so hundreds of candidates
    cost milliseconds. Conjunctions of the best rules with the best regions and
-   contexts, and a second mode for the peaks the best rule misses, are added here.
+   contexts, and further modes for the active tokens the best rule misses, are added here.
 3. **Measure the sentence**: the simulator reads the best few candidates' sentences
    and predicts the ``train`` windows; a sentence the simulator misreads loses here,
    whatever its rule's fit.
@@ -107,7 +107,7 @@ def rank_by_fit(rules: Sequence[Rule], peaks: Peaks) -> list[Candidate]:
 
 def _combinations(ranked: list[Candidate], peaks: Peaks, config: SearchConfig) -> list[Rule]:
     """Conjunctions of the best rules with the best region or context, and, when the
-    best rule leaves much of the peak weight unexplained, descriptions of several modes."""
+    best rule leaves much of the active weight unexplained, descriptions of several modes."""
     heads = [c.rule for c in ranked if c.rule.kind in ("identity", "category", "shape", "suffix", "prefix")][:2]
     wheres = [c.rule for c in ranked if c.rule.kind in ("region", "after", "before")][:2]
     out = [grammar.together(h, w) for h in heads for w in wheres]
