@@ -9,7 +9,7 @@ to:
 
 * ``identity`` — a set of words or symbols, in any case;
 * ``suffix`` / ``prefix`` — morphology;
-* ``shape`` — capitals, length, digits, punctuation, whitespace, repeats;
+* ``shape`` — capitals, length, underscores, digits, punctuation, whitespace, repeats;
 * ``after`` / ``before`` — the token right after or right before a word;
 * ``region`` — inside brackets, strings, comments or docstrings, at a line's start or end;
 * ``category`` — words whose meaning lies near a category name (months, colours, …);
@@ -27,7 +27,7 @@ import numpy as np
 from mechanic.evals.token_views import SHAPES, STRUCTURES, shape_flags, structure_flags, word_texts
 
 __all__ = ["CATEGORIES", "KINDS", "SHAPE_NAMES", "Rule", "WindowView", "token_class", "after", "before", "category", "either", "identity",
-           "output", "prefix", "region", "shape", "suffix", "together", "word_key"]
+           "output", "prefix", "region", "shape", "suffix", "symbol_name", "together", "word_key"]
 
 KINDS = ("identity", "suffix", "prefix", "shape", "after", "before", "region", "category", "output", "and", "or")
 
@@ -159,11 +159,48 @@ def _examples(examples: list[str]) -> str:
     return f" ({', '.join(shown)})" if shown else ""
 
 
+# What people call a symbol, so that a list of them reads as what it is ("opening
+# brackets ('(' and '[')") rather than as bare characters: whole tokens first, then a
+# token of one repeated quotation mark, then a token that begins with a bracket.
+_SYMBOL_NAMES = {
+    **dict.fromkeys(("==", "!=", "<=", ">=", "<", ">"), "comparison operator"),
+    **dict.fromkeys(("+", "-", "*", "/", "%", "**", "//"), "arithmetic operator"),
+    **dict.fromkeys(("+=", "-=", "*=", "/="), "augmented assignment"),
+    **dict.fromkeys(("'", '"', "`", "\u201c", "\u201d", "\u2018", "\u2019"), "quotation mark"),
+    "=": "equals sign", "->": "arrow", ",": "comma", ".": "full stop", ":": "colon", ";": "semicolon",
+    "!": "exclamation mark", "?": "question mark", "#": "hash sign", "@": "at sign", "\\": "backslash",
+    "|": "vertical bar", "&": "ampersand", "~": "tilde", "^": "caret", "$": "dollar sign",
+}
+_OPENING, _CLOSING = "([{", ")]}"
+
+
+def symbol_name(token: str) -> str | None:
+    """What people call the symbol ``token`` ('opening bracket', 'comma'), or None."""
+    s = token.strip()
+    if s in _SYMBOL_NAMES:
+        return _SYMBOL_NAMES[s]
+    if len(set(s)) == 1 and _SYMBOL_NAMES.get(s[0]) == "quotation mark":
+        return "quotation mark"  # a triple quote
+    if s[:1] in _OPENING:
+        return "opening bracket"
+    if s[:1] in _CLOSING:
+        return "closing bracket"
+    return None
+
+
 def _what(words: list[str]) -> str:
-    """'the word', 'the symbol' or 'the words' before a listing of ``words``."""
-    alpha = all(re.search(r"[A-Za-z0-9]", w) for w in words)
-    noun = ("word" if alpha else "symbol") + ("s" if len(words) > 1 else "")
-    return f"the {noun} {_listing(words)}"
+    """'the word', 'the number' or, for symbols, their name ('the comma', 'opening
+    brackets') before a listing of ``words``."""
+    many = len(words) > 1
+    if all(token_class(w) == "digits" for w in words):
+        return f"the number{'s' if many else ''} {_listing(words)}"
+    if all(re.search(r"[A-Za-z0-9]", w) for w in words):
+        return f"the word{'s' if many else ''} {_listing(words)}"
+    names = {symbol_name(w) for w in words}
+    if len(names) == 1 and None not in names:
+        name = names.pop()
+        return f"{name}s ({_listing(words)})" if many else f"the {name} {_listing(words)}"
+    return f"the symbol{'s' if many else ''} {_listing(words)}"
 
 
 def identity(words: list[str]) -> Rule:
@@ -203,6 +240,7 @@ _SHAPE_TEXT = {
     "capitalised": "capitalised words",
     "capitals": "words written in capital letters",
     "long": "long words of ten letters or more",
+    "underscore": "identifiers containing an underscore",
     "repeat": "tokens that repeat an earlier token",
     "digits": "numbers written in digits",
     "punctuation": "punctuation marks and symbols",
@@ -219,6 +257,7 @@ _SHAPE_TESTS: dict[str, Predicate] = {
     "capitalised": _word_test(lambda w: w[:1].isupper() and not w.isupper() and w.isalpha()),
     "capitals": _word_test(lambda w: w.isupper() and sum(c.isalpha() for c in w) > 1),
     "long": _word_test(lambda w: sum(c.isalpha() for c in w) >= 10),
+    "underscore": _word_test(lambda w: "_" in w and any(c.isalpha() for c in w)),
     "repeat": lambda v: v.shape[:, SHAPES.index("a repeat of an earlier token")],
     **{name: (lambda v, n=name: np.fromiter((token_class(t) == n for t in v.tokens), dtype=np.float32,
                                              count=len(v.tokens)))

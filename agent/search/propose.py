@@ -100,15 +100,17 @@ def _shown(peaks: Peaks, key_of_word: str) -> str:
 
 
 def _identity(peaks: Peaks) -> list[Rule]:
-    """Sets of the words (or, apart, the symbols, or the kinds of whitespace) most
-    lifted at the peaks: a list never mixes them, so two modes of a polysemantic
-    feature ("the word 'the'" and "the symbol '='") stay two descriptions."""
+    """Sets of the words (or, apart, the numbers, the symbols, or the kinds of
+    whitespace) most lifted at the peaks: a list never mixes them, so two modes of a
+    polysemantic feature ("the word 'the'" and "the equals sign '='") stay two
+    descriptions."""
     lifted = _lifted(peaks, lambda v, t: v.keys[t] or None, min_share=0.02, limit=12)
     shown = [_shown(peaks, k) for k, _ in lifted]
     blanks = [w for w in shown if w in grammar.BLANKS]
-    words = [w for w in shown if re.search(r"\w", w) and w not in grammar.BLANKS]
-    symbols = [w for w in shown if w not in words and w not in blanks]
-    return [grammar.identity(group[:n]) for group in (words, symbols, blanks) for n in (1, 2, 3, 5, 8)
+    numbers = [w for w in shown if grammar.token_class(w) == "digits"]
+    words = [w for w in shown if re.search(r"\w", w) and w not in grammar.BLANKS and w not in numbers]
+    symbols = [w for w in shown if w not in words and w not in blanks and w not in numbers]
+    return [grammar.identity(group[:n]) for group in (words, numbers, symbols, blanks) for n in (1, 2, 3, 5, 8)
             if len(group) >= n]
 
 
@@ -124,7 +126,7 @@ def _context(peaks: Peaks) -> list[Rule]:
         lifted = _lifted(peaks, key, min_share=0.15, limit=3)
         if lifted:
             spelled = [_shown_any(peaks, k) for k, _ in lifted]
-            out.append(make(spelled[:1]))
+            out += [make([w]) for w in spelled]  # each on its own: "after '.'" need not ride with "after a line break"
             if len(spelled) > 1:
                 out.append(make(spelled))
     return out

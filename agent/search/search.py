@@ -5,7 +5,7 @@
 2. **Measure the rule**: each rule's predicate against the real activations of the
    ``train`` windows (pooled Pearson) — no simulator yet, so hundreds of candidates
    cost milliseconds. Conjunctions of the best rules with the best regions and
-   contexts, and a second mode for the peaks the best rule misses, are added here.
+   contexts, and further modes for the active tokens the best rule misses, are added here.
 3. **Measure the sentence**: the simulator reads the best few candidates' sentences
    and predicts the ``train`` windows; a sentence the simulator misreads loses here,
    whatever its rule's fit.
@@ -38,6 +38,11 @@ from .propose import Peaks, find_peaks, propose, score_categories
 __all__ = ["Candidate", "SearchConfig", "SearchResult", "rank_by_fit", "search_descriptions"]
 
 
+# Words that fire below this share of the level of a list's strongest words are told
+# apart from them as a mode of their own.
+LEVEL_GAP = 0.75
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """How widely the search looks (defaults sized for ~1 s a feature on 2 CPU cores)."""
@@ -49,7 +54,11 @@ class SearchConfig:
     readable: float = 0.25
     score_length: int = 32  # tokens per simulated window, cropped around the peak
     read_windows: int = 8  # train windows (the top ones) the simulator reads each finalist on
-    second_mode: float = 0.15  # look for another mode when the modes so far miss this share of the peak weight
+    second_mode: float = 0.15  # look for another mode when the modes so far miss this share of the active weight
+    # Tokens at this share of the feature's top activation count as active when the search
+    # looks for a next mode, wherever their window peaks: a weak mode rarely peaks in a
+    # window that a stronger one also fires in, but its tokens are active there all the same.
+    mode_floor: float = 0.2
     max_modes: int = 3  # modes a polysemantic description joins at most
     # What one more listed word or joined part costs a candidate's select score: of two
     # descriptions that simulate alike, the more general one is the better explanation.
@@ -98,37 +107,61 @@ def rank_by_fit(rules: Sequence[Rule], peaks: Peaks) -> list[Candidate]:
 
 def _combinations(ranked: list[Candidate], peaks: Peaks, config: SearchConfig) -> list[Rule]:
     """Conjunctions of the best rules with the best region or context, and, when the
-    best rule leaves much of the peak weight unexplained, descriptions of several modes."""
+    best rule leaves much of the active weight unexplained, descriptions of several modes."""
     heads = [c.rule for c in ranked if c.rule.kind in ("identity", "category", "shape", "suffix", "prefix")][:2]
     wheres = [c.rule for c in ranked if c.rule.kind in ("region", "after", "before")][:2]
     out = [grammar.together(h, w) for h in heads for w in wheres]
     # modes grow from the best rule, and from the best short one besides: a list of words
     # that fits best may be two modes' words mixed, which no mode-by-mode reading splits
-    starts = ranked[:1] + [c for c in ranked[1:] if c.rule.size <= 2][:1]
-    for start in starts:
-        out += _modes(start.rule, peaks, config)
+    starts = [c.rule for c in ranked[:1] + [c for c in ranked[1:] if c.rule.size <= 2][:1]]
+    # and from the words of the best list that fire at its strongest level, when others
+    # fire clearly weaker: those may be a second mode ("the word 'self'") listed in it
+    strong = _strong_part(ranked[0].rule, peaks) if ranked else None
+    for start in starts + ([strong] if strong is not None else []):
+        out += _modes(start, peaks, config)
     return out
+
+
+def _word_level(peaks: Peaks, word: str) -> float:
+    """The mean activation (share of the top) of ``word`` at the peaks."""
+    key = grammar.word_key(word)
+    values = [w for i, t, w in peaks.where if peaks.views[i].keys[t] == key]
+    return float(np.mean(values)) if values else 0.0
+
+
+def _strong_part(rule: Rule, peaks: Peaks) -> Rule | None:
+    """The words of a list that fire at ``LEVEL_GAP`` of its strongest word's level or
+    above, when some of its words fire below that; else None."""
+    words = rule.params.get("words") or []
+    if rule.kind != "identity" or len(words) < 2:
+        return None
+    levels = [_word_level(peaks, w) for w in words]
+    strong = [w for w, level in zip(words, levels) if level >= LEVEL_GAP * max(levels)]
+    return grammar.identity(strong) if 0 < len(strong) < len(words) else None
 
 
 def _modes(first: Rule, peaks: Peaks, config: SearchConfig) -> list[Rule]:
     """Descriptions of a polysemantic feature, mode by mode: while the modes found so far
-    miss a share of the peak weight, the rule that best fits the tokens they leave
-    uncovered becomes the next mode (two alternatives for the second). Each mode is
-    weighed by the mean activation at the peaks it covers, the strongest at 1."""
+    miss a share of the active weight (:func:`_active`), the rule that best fits the
+    tokens they leave uncovered becomes the next mode (two alternatives for the second).
+    Each mode is weighed by the mean activation of the active tokens it covers, the
+    strongest at 1, and the modes are joined strongest first."""
+    active = _active(peaks, config.mode_floor)
+    total = sum(w for _, _, w in active) or 1.0
     levels = [[first.levels(v)] for v in peaks.views]
     modes, heights = [first], [_mean_at_peaks(peaks, lambda i, t: levels[i][0][t] > 0)]
     out: list[Rule] = []
     while len(modes) < config.max_modes:
         covered = [np.max(np.stack(ls), axis=0) > 0 for ls in levels]
-        missed = [(i, t, w) for i, t, w in peaks.where if not covered[i][t]]
-        if sum(w for _, _, w in missed) < config.second_mode * peaks.total:
+        missed = [(i, t, w) for i, t, w in active if not covered[i][t]]
+        if sum(w for _, _, w in missed) < config.second_mode * total:
             break
         rest = Peaks(peaks.views, peaks.activations, missed)
         texts = {m.text for m in modes}
         # a mode is a short description of its own, not a list of leftovers; it is
         # measured on the tokens the modes so far leave uncovered
         ranked = [c for c in _rank_uncovered(propose(rest), rest, covered) if c.rule.text not in texts
-                  and c.rule.size <= 3 and not any(_same_list(c.rule, m) for m in modes)]
+                  and c.rule.size <= 3 and not _part_of_a_list(c.rule, modes, heights, rest)]
         if not ranked:
             break
         options = []
@@ -145,9 +178,37 @@ def _modes(first: Rule, peaks: Peaks, config: SearchConfig) -> list[Rule]:
     return out
 
 
+def _active(peaks: Peaks, floor: float) -> list[tuple[int, int, float]]:
+    """The peaks and every token at ``floor`` of the top activation or above, each
+    weighted by its share of the top: (window, position, weight)."""
+    top = max((float(a.max()) for a in peaks.activations if a.size), default=0.0)
+    seen = {(i, t) for i, t, _ in peaks.where}
+    out = list(peaks.where)
+    if top > 0:
+        for i, a in enumerate(peaks.activations):
+            for t in np.flatnonzero(a >= floor * top):
+                if (i, int(t)) not in seen:
+                    out.append((i, int(t), float(a[t]) / top))
+    return out
+
+
 def _joined(modes: list[Rule], heights: list[float]) -> Rule:
+    """The modes as one description, strongest first (as a person lists them)."""
     top = max(heights) or 1.0
-    return grammar.either(*modes, strengths=tuple(max(h / top, 0.1) for h in heights))
+    order = sorted(range(len(modes)), key=lambda k: -heights[k])
+    return grammar.either(*(modes[k] for k in order), strengths=tuple(max(heights[k] / top, 0.1) for k in order))
+
+
+def _part_of_a_list(rule: Rule, modes: list[Rule], heights: list[float], rest: Peaks) -> bool:
+    """Whether ``rule`` would cut a mode's word list in two: words of the same class as
+    a mode's list that fire at that mode's level (at ``LEVEL_GAP`` of it or above).
+    Words that fire clearly weaker are a mode of their own ("the word 'self'" beside
+    Python keywords at full strength)."""
+    same = [h for m, h in zip(modes, heights) if _same_list(rule, m)]
+    if not same:
+        return False
+    levels = [rule.levels(v) for v in rest.views]
+    return _mean_at_peaks(rest, lambda i, t: levels[i][t] > 0) >= LEVEL_GAP * min(same)
 
 
 def _same_list(a: Rule, b: Rule) -> bool:
@@ -193,6 +254,23 @@ def _diverse(ranked: list[Candidate], n: int) -> list[Candidate]:
     return out + [c for c in ranked if c not in out][: n - len(out)]
 
 
+def _to_select(readable: list[Candidate], n: int, parsimony: float) -> list[Candidate]:
+    """The ``n`` finalists measured on ``select``: the best read on ``train``, and the
+    best-fitting description of several modes among the readable ones (less
+    ``parsimony`` per word listed, as in the final choice). The simulator
+    reads "A; also B" part by part, each at full strength, so on the top windows, where
+    the strongest mode fires, a weaker mode's part reads as noise and the sentence
+    ranks below its first part alone; on ``select`` its rule's fit says whether the
+    weaker modes are real."""
+    chosen = readable[:n]
+    joined = [c for c in readable if c.rule.kind == "or" and c.fit is not None]
+    if joined and n > 1:
+        best = max(joined, key=lambda c: c.fit - parsimony * (c.rule.size - 1))
+        if best not in chosen:
+            chosen = [*readable[: n - 1], best]
+    return chosen
+
+
 def _measure_on_select(candidates: list[Candidate], select: list[Record], embedder: Embedder) -> None:
     """Each candidate's rule against the activations of the held-out ``select`` windows."""
     if not candidates or not select:
@@ -230,8 +308,8 @@ def search_descriptions(train: Sequence[Record], select: Sequence[Record], simul
     _simulated(simulator, finalists, read_on, "train", usage)
     finalists.sort(key=lambda c: -(c.train if c.train is not None else -2.0))
     best_read = max((c.train for c in finalists if c.train is not None), default=0.0)
-    chosen = [c for c in finalists if c.train is not None and c.train > 0 and c.train >= config.readable * best_read]
-    chosen = chosen[: config.select]
+    readable = [c for c in finalists if c.train is not None and c.train > 0 and c.train >= config.readable * best_read]
+    chosen = _to_select(readable, config.select, config.parsimony)
     _measure_on_select(chosen, list(select), embedder)
     _simulated(simulator, chosen, list(select), "select", usage)
     best = max(chosen, key=lambda c: _merit(c, config)) if chosen else (finalists[0] if finalists else None)

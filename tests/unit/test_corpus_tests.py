@@ -37,6 +37,7 @@ FEATURE = "mlp:1:3"
     ("month names such as May", "category", {"category": "month names"}),
     ("capitalised words", "shape", {"shape": "capitalised"}),
     ("numbers written in digits", "shape", {"shape": "digits"}),
+    ("identifiers containing an underscore (max_size)", "shape", {"shape": "underscore"}),
     ("the first token of a line", "region", {"region": "at the start of a line"}),
     ("people's first names", "category", {"category": "people's first names"}),  # an apostrophe is no quote
 ])
@@ -56,7 +57,7 @@ def test_a_conjunction_and_what_cannot_be_read():
 def test_a_hypothesis_of_several_modes_is_read_mode_by_mode():
     rule = parse_rule("the words 'name' and 'never'; also the symbol ':'")
     assert rule.kind == "or" and [p.params["words"] for p in rule.parts] == [["name", "never"], [":"]]
-    assert rule.text == "the words 'name' and 'never'; also the symbol ':'"
+    assert rule.text == "the words 'name' and 'never'; also the colon ':'"  # symbols are named
     # a mode the grammar cannot read is left out; the rest is still a rule
     assert parse_rule("the word 'self'; also something vague about the mood").params["words"] == ["self"]
 

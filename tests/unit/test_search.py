@@ -139,7 +139,7 @@ def test_either_weighs_each_mode_by_its_strength():
                           strengths=(1.0, 0.6, 0.3))
     view = WindowView((" the", " 42", " (", " cat"))
     assert rule.levels(view).tolist() == pytest.approx([1.0, 0.6, 0.3, 0.0])
-    assert rule.text == "the word 'the'; also numbers written in digits; also the symbol '('"
+    assert rule.text == "the word 'the'; also numbers written in digits; also the opening bracket '('"
     assert rule.params == {"strengths": [1.0, 0.6, 0.3]}
     with pytest.raises(ValueError):
         grammar.either(grammar.identity(["the"]))
@@ -240,3 +240,106 @@ def test_whitespace_is_named_in_words_and_kept_apart_from_symbols():
     lists = [c.rule.params["words"] for c in ranked if c.rule.kind == "identity"]
     assert [")"] in lists and ["line break"] in lists
     assert not [w for w in lists if ")" in w and "line break" in w]
+
+
+def test_symbols_are_named_as_people_name_them():
+    assert grammar.identity(["("]).text == "the opening bracket '('"
+    assert grammar.identity([")", "]"]).text == "closing brackets (')' and ']')"
+    assert grammar.identity(["==", "<="]).text == "comparison operators ('==' and '<=')"
+    assert grammar.identity(['"""']).text == "the quotation mark '\"\"\"'"
+    assert grammar.identity(["1", "42"]).text == "the numbers '1' and '42'"
+    # symbols of different names stay a plain listing
+    assert grammar.identity([")", ","]).text == "the symbols ')' and ','"
+    assert grammar.symbol_name("x") is None
+
+
+def test_a_list_keeps_numbers_apart_from_words():
+    records = _records(lambda v, t: 1.0 if v.keys[t] == "the" else 0.6 if v.keys[t] in ("1", "42") else 0.0,
+                       [(" the", " x", " 1", " cat", " on", " a", " mat", " the", " 42", " and", " so", " on")] * 4)
+    ranked, _ = _ranked(records)
+    lists = [c.rule.params["words"] for c in ranked if c.rule.kind == "identity"]
+    assert ["the"] in lists and ["1", "42"] in [sorted(w) for w in lists]
+    assert not [w for w in lists if "the" in w and ("1" in w or "42" in w)]
+
+
+def _strong_and_weak(v, t):
+    """'the' at full strength; commas at 0.3 of it, in windows where 'the' also fires."""
+    return 1.0 if v.keys[t] == "the" else 0.3 if v.keys[t] == "," else 0.0
+
+
+def test_a_weak_mode_is_found_beside_a_stronger_one_in_the_same_windows():
+    # a comma never peaks (0.3 < half the window's max wherever 'the' fires), but it is
+    # active, so it is the second mode
+    windows = [w for w in WINDOWS if {" the", " The"} & set(w) and ("," in w or " ," in w)]
+    assert len(windows) >= 6
+    records = _records(_strong_and_weak, windows)
+    peaks = find_peaks(records)
+    assert not any(WindowView(tuple(records[i].tokens)).keys[t] == "," for i, t, _ in peaks.where)
+    modes = search_module._modes(grammar.identity(["the"]), peaks, SearchConfig())
+    joined = next((m for m in modes if m.text == "the word 'the'; also the comma ','"), None)
+    assert joined is not None, [m.text for m in modes]
+    assert joined.params["strengths"] == pytest.approx([1.0, 0.3], abs=0.01)
+
+
+def test_modes_are_joined_strongest_first():
+    records = _records(_two_modes, _digit_windows())
+    peaks = find_peaks(records)
+    # starting from the weaker mode, the joined sentence still names the stronger first
+    modes = search_module._modes(grammar.shape("digits"), peaks, SearchConfig())
+    assert modes and all(m.parts[0].text == "the word 'the'" for m in modes[:1]), [m.text for m in modes]
+    assert modes[0].params["strengths"][0] == 1.0 > modes[0].params["strengths"][1]
+
+
+def test_the_best_joined_description_is_measured_on_select_even_when_it_reads_worse():
+    def cand(text, kind, fit, train, size=1):
+        rule = grammar.identity([f"w{i}" for i in range(size)]) if kind == "identity" else \
+            grammar.either(grammar.identity(["a"]), grammar.identity(["="]))
+        return search_module.Candidate(rule, fit=fit, train=train)
+
+    read = [cand("a", "identity", 0.8, 0.70), cand("b", "identity", 0.7, 0.69), cand("c", "identity", 0.7, 0.68),
+            cand("d", "identity", 0.7, 0.67), cand("e", "or", 0.95, 0.5)]
+    chosen = search_module._to_select(read, 4, 0.02)
+    assert len(chosen) == 4 and chosen[-1] is read[-1] and chosen[:3] == read[:3]
+    # already among the best read: nothing changes
+    assert search_module._to_select(read[:2] + read[-1:], 4, 0.02) == read[:2] + read[-1:]
+
+
+def _list_and_weaker_words(v, t):
+    """'the' at full strength, 'of' and 'a' at 0.6 of it: a word list of two levels."""
+    return 1.0 if v.keys[t] == "the" else 0.6 if v.keys[t] in ("of", "a") else 0.0
+
+
+def test_words_that_fire_clearly_weaker_than_their_list_are_a_mode_of_their_own():
+    records = _records(_list_and_weaker_words)
+    peaks = find_peaks(records)
+    strong = search_module._strong_part(grammar.identity(["the", "of", "a"]), peaks)
+    assert strong is not None and strong.params["words"] == ["the"]
+    assert search_module._strong_part(grammar.identity(["of", "a"]), peaks) is None  # one level: nothing to split
+    modes = search_module._modes(strong, peaks, SearchConfig())
+    weaker = [m for m in modes if m.parts[1].kind == "identity"]
+    assert weaker and set(weaker[0].parts[1].params["words"]) <= {"of", "a"}, [m.text for m in modes]
+    assert weaker[0].params["strengths"] == pytest.approx([1.0, 0.6], abs=0.05)
+
+
+def test_after_each_lifted_word_is_proposed_on_its_own():
+    windows = [(" x", ".", " y", "\n", " z", " w", " v", " u")] * 6
+    records = _records(lambda v, t: float(t > 0 and v.tokens[t - 1] in (".", "\n")), windows)
+    ranked, _ = _ranked(records)
+    afters = [c.rule.params["after"] for c in ranked if c.rule.kind == "after"]
+    assert ["."] in afters and ["line break"] in afters and any(len(a) == 2 for a in afters), afters
+
+
+def test_identifiers_with_an_underscore_are_a_shape():
+    rule = grammar.shape("underscore", ["max_size"])
+    view = WindowView((" max_size", " =", " _x", " 3", " value", " __", "init"))
+    assert rule.levels(view).tolist() == [1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0]  # "__init" is one identifier
+    assert rule.text == "identifiers containing an underscore (max_size)"
+    rng = np.random.default_rng(0)
+    windows = []
+    for i, tokens in enumerate(WINDOWS[:20]):  # a different identifier in every window
+        tokens = list(tokens)
+        tokens[int(rng.integers(len(tokens)))] = f" max_size{i}"
+        windows.append(tuple(tokens))
+    ranked, _ = _ranked(_records(lambda v, t: float("_" in v.words[t]), windows))
+    assert ranked[0].rule.text.startswith("identifiers containing an underscore"), ranked[0].rule.text
+    assert ranked[0].fit == pytest.approx(1.0)

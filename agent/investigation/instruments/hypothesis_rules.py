@@ -39,6 +39,7 @@ _PREFIX_CUE = re.compile(r"\b(?:start(?:s|ing)?|begin(?:s|ning)?)\s+with\s*$|\bp
 _SUFFIX_CUE = re.compile(r"\bend(?:s|ing)?\s+(?:in|with)\s*$|\bsuffix\s*$", re.I)
 
 _SHAPE_CUES = (  # first match wins: the more specific cues first
+    ("underscore", r"\bunderscores?\b|\bsnake[_ ]case\b"),
     ("capitals", r"\b(?:all[- ]caps|upper ?case|in capital letters|capital letters)\b"),
     ("capitalised", r"\bcapitali[sz]ed\b|\bcapital\b"),
     ("digits", r"\bdigits?\b|\bnumerals?\b|\bwritten in figures\b"),
