@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import click
 from mechanic.evals.offline import DEFAULT_SIMULATOR
 
 from .common import Context, echo_json, endpoint_llms, pass_ctx, split_csv, timeout_option, user_errors
+from .label import check_failed_share
 
 
 @click.command()
@@ -47,11 +50,13 @@ from .common import Context, echo_json, endpoint_llms, pass_ctx, split_csv, time
 @click.option("--compare", "compare", type=int, nargs=2, default=None, metavar="RUN_A RUN_B",
               help="Compare two stored bench runs (B minus A, paired over features, 95% CIs) instead of running.")
 @timeout_option
+@click.option("--max-failed", type=click.FloatRange(min=0, max=1), default=0.5, show_default=True, metavar="SHARE",
+              help="Exit 1 (after printing the results) when more than this share of the explanations failed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and per-feature values) as JSON.")
 @pass_ctx
 @user_errors
 def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, scorers, limit, k, n_tokens, layer, threshold,
-          no_validity, seed, plots_dir, compare, timeout, as_json):
+          no_validity, seed, plots_dir, compare, timeout, max_failed, as_json):
     """Benchmark explainers on features with known ground truth.
 
     Per method: held-out simulation, detection and fuzzing scores, a 3-way
@@ -90,6 +95,7 @@ def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, sco
     if as_json:
         echo_json({"run_id": run.run_id, "suite": config.suite, "summary": summary, "skipped": run.skipped,
                     "plots": plots, "seconds": round(run.seconds, 1), "values": run.values})
+        _check_failures(run.values, config.methods, max_failed)
         return
     elsewhere, elsewhere_lines = _validity_elsewhere(obj.db(), run.values, seed) if no_validity else ({}, [])
     click.echo(format_bench(summary, elsewhere, elsewhere_lines), nl=False)
@@ -99,6 +105,14 @@ def bench(obj: Context, suite, methods, explainer, simulator, judge, judges, sco
     for p in plots:
         click.echo(f"plot: {p}")
     click.echo(f"bench run {run.run_id} in {run.seconds:.0f}s -> {obj.db_path}")
+    _check_failures(run.values, config.methods, max_failed)
+
+
+def _check_failures(values: list[dict], methods, max_failed: float) -> None:
+    made = {(v["name"], v["method"]) for v in values if v["method"] in methods}
+    errors = Counter(str((v.get("details") or {}).get("error") or "unknown")
+                     for v in values if v["method"] in methods and v["metric"] == "failed")
+    check_failed_share(sum(errors.values()), len(made), max_failed, dict(errors.most_common()))
 
 
 def _validity_elsewhere(db, values, seed: int) -> tuple[dict, list[str]]:

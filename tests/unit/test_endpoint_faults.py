@@ -215,6 +215,28 @@ def test_label_exits_non_zero_when_most_explanations_fail(fault_server, tmp_path
     assert "3 explanations made (3 failed)" in accepted.output
 
 
+def test_bench_exits_non_zero_when_most_explanations_fail(fault_server, tmp_path, monkeypatch):
+    server = fault_server(_preflight_or(("status", 400)))
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+
+    def run(db, methods, *extra):
+        return CliRunner().invoke(cli, [
+            "--db", str(tmp_path / db), "--model", "tiny:llama", "-q", "bench", "--suite", "rules", "--limit", "2",
+            "--methods", methods, "--explainer", "openai:m", "--judges", "embedding", "--scorers", "simulation",
+            "--tokens", "2048", "--no-validity", *extra])
+
+    failing = run("a.db", "oneshot")
+    assert failing.exit_code == 1, failing.output
+    assert "bench run" in failing.output  # the results are printed first
+    assert "Error: 2 of 2 explanations failed (more than --max-failed 0.5); most often: LLM call rejected" \
+        in failing.output
+    assert "Traceback" not in failing.output
+    half = run("b.db", "tokens,oneshot")  # tokens never calls the endpoint: half the explanations fail
+    assert half.exit_code == 0, half.output
+    strict = run("b.db", "tokens,oneshot", "--max-failed", "0.25")
+    assert strict.exit_code == 1 and "Error: 2 of 4 explanations failed (more than --max-failed 0.25)" in strict.output
+
+
 @pytest.mark.parametrize("where,message", [
     ("closed", "connection failed"),
     ("html", "is not an OpenAI-compatible endpoint"),
