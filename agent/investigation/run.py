@@ -125,7 +125,10 @@ def investigate(db, subject: Subject, feature_row: dict, llm: LLM, config: Agent
                    say=progress or (lambda m: None), method=method, seed_candidates=tuple(seed_candidates),
                    seed_rules=seed_rules, test_simulator=test_simulator)
     path = checkpoints or checkpoint_path(db)
-    thread = {"configurable": {"thread_id": f"agent-run-{agent_run_id}"}, "recursion_limit": 10_000}
+    # the thread names the run and its start time: a checkpoint file left beside a database
+    # that was replaced (whose agent runs count from 1 again) is never resumed into a new run
+    started_at = store.get_agent_run(db, agent_run_id)["started_at"]
+    thread = {"configurable": {"thread_id": f"agent-run-{agent_run_id}@{started_at}"}, "recursion_limit": 10_000}
     error = None
     with _saver(path) as saver:
         graph = agent.graph().compile(checkpointer=saver)

@@ -186,6 +186,24 @@ def test_a_failing_llm_is_a_failed_run_and_a_failed_explanation(subject, stored)
     assert expl["status"] == "failed" and expl["text"] is None
 
 
+def test_a_replaced_database_never_resumes_an_old_checkpoint(subject, tmp_path):
+    """A checkpoint file left beside a database that was deleted and made again (its
+    agent runs count from 1 again) belongs to the old run 1: the new run 1 starts fresh."""
+    checkpoints = tmp_path / "shared.checkpoints.sqlite"
+    hyps = [[{"text": "the texts that fire", "prediction": "quiet elsewhere"}]]
+    db, row, run_id = stored_feature(subject, tmp_path / "old.db", FEATURE)
+    with pytest.raises(KeyboardInterrupt):  # stopped mid-round: its checkpoint holds hypotheses of the old db
+        _run(db, subject, row, run_id, Script(hyps, [], interrupt_at=2), AgentConfig(max_rounds=1),
+             checkpoints=checkpoints)
+    assert store.get_agent_runs(db)[0]["id"] == 1 and db["hypotheses"].count == 1
+    new_db, new_row, new_run = stored_feature(subject, tmp_path / "new.db", FEATURE)
+    result, _ = _run(new_db, subject, new_row, new_run, Script(hyps, []), AgentConfig(max_rounds=1),
+                     checkpoints=checkpoints)
+    assert result.agent_run_id == 1 and result.status == "done"
+    assert [h["text"] for h in result.hypotheses] == ["the texts that fire"]
+    assert new_db["hypotheses"].count == 1 and result.experiments[0]["tool"] == "feature_stats"
+
+
 def test_resume_after_a_kill_continues_without_duplicate_rows(subject, stored):
     db, row, run_id = stored
     on, off = _firing_texts(subject, row)
