@@ -4,11 +4,17 @@ validation figure.
 
 Everything here is deterministic given the subject tokenizer and the seed: the
 pool's windows, which of them are validation windows, and which library rules are
-left out for lying near a bench rule or decoy.
+left out for lying near a rule or decoy of any bench suite (:func:`bench_texts`).
+
+The pool mixes three sources: the ``stdlib`` corpus (Python code and its prose), the
+``prose`` corpus (English text of the fortune collection) and synthetic paragraphs
+naming the library's word categories. The bench suites cut their windows from the
+same corpora, so a text may recur between training and a bench; a rule never does.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,17 +24,22 @@ from ..suites.rules import RULES
 from .library import LibraryRule, library_rules
 from .synthetic import synthetic_paragraphs
 
-__all__ = ["LENGTH", "EXCLUDE_COSINE", "pool_windows", "training_rules", "validation_mask"]
+__all__ = ["LENGTH", "EXCLUDE_COSINE", "SUITE_MODULES", "bench_texts", "pool_windows", "training_rules",
+           "validation_mask"]
 
 LENGTH = 32  # tokens per pool window
 EXCLUDE_COSINE = 0.8  # a library description this close to a bench text is left out
 VALIDATION_FRACTION = 0.2
+# bench suite modules (under evals/suites) besides `rules` whose rules and decoys the library stays away
+# from; `planted` and `poly` are made of the `rules` suite's rules
+SUITE_MODULES = ("prose",)
 
 
-def pool_windows(tokenizer, n_corpus: int, n_synthetic: int, seed: int = 0
+def pool_windows(tokenizer, n_corpus: int, n_synthetic: int, seed: int = 0, n_prose: int = 0
                  ) -> tuple[list[tuple[str, ...]], list[str]]:
-    """``n_corpus`` windows of the standard-library corpus then up to ``n_synthetic`` of
-    synthetic paragraphs, as token strings, with each window's origin."""
+    """``n_corpus`` windows of the standard-library corpus, up to ``n_synthetic`` of
+    synthetic paragraphs, then ``n_prose`` of the ``prose`` corpus, as token strings,
+    with each window's origin (``corpus``, ``synthetic``, ``prose``)."""
     def decode(ids):
         return tuple(tokenizer.decode([int(i)]) for i in ids)
 
@@ -42,7 +53,10 @@ def pool_windows(tokenizer, n_corpus: int, n_synthetic: int, seed: int = 0
         if len(synthetic) >= n_synthetic:
             break
     synthetic = synthetic[:n_synthetic]
-    return corpus + synthetic, ["corpus"] * len(corpus) + ["synthetic"] * len(synthetic)
+    prose = [decode(w.tokens) for w in corpus_windows(tokenizer, "prose", n_tokens=n_prose * LENGTH, length=LENGTH,
+                                                     seed=seed)] if n_prose else []
+    return (corpus + synthetic + prose,
+            ["corpus"] * len(corpus) + ["synthetic"] * len(synthetic) + ["prose"] * len(prose))
 
 
 def validation_mask(n_windows: int, seed: int = 0, fraction: float = VALIDATION_FRACTION) -> np.ndarray:
@@ -50,12 +64,29 @@ def validation_mask(n_windows: int, seed: int = 0, fraction: float = VALIDATION_
     return np.random.default_rng(seed).random(n_windows) < fraction
 
 
+def bench_texts() -> list[str]:
+    """Every description and decoy of the bench suites: the ``rules`` suite and each
+    module of :data:`SUITE_MODULES` that exists (every module-level sequence of rules
+    with a ``description`` and ``decoys``)."""
+    rules = list(RULES)
+    for name in SUITE_MODULES:
+        try:
+            module = importlib.import_module(f"{__package__.rpartition('.')[0]}.suites.{name}")
+        except ModuleNotFoundError:
+            continue
+        for value in vars(module).values():
+            if isinstance(value, (tuple, list)) and value and all(
+                    hasattr(r, "description") and hasattr(r, "decoys") for r in value):
+                rules += value
+    return list(dict.fromkeys(t for r in rules for t in (r.description, *r.decoys)))
+
+
 def training_rules(embedder, seed: int = 0, threshold: float = EXCLUDE_COSINE
                    ) -> tuple[list[LibraryRule], dict[str, str]]:
     """The library rules to train on, and those left out: name -> the bench rule or
     decoy text its description lies near (with the cosine)."""
     rules = library_rules(seed=seed)
-    bench = [t for r in RULES for t in (r.description, *r.decoys)]
+    bench = bench_texts()
     b = embedder.encode(bench)
     dropped: dict[str, str] = {}
     for rule in rules:
