@@ -6,6 +6,8 @@
   ``rule:NAME`` of the subject model, so explainers read the same train evidence and
   scorers the same held-out test windows as for a real neuron. Detection's quiet
   windows are found by the rule itself.
+* ``prose`` — rules of English prose (:mod:`mechanic.evals.suites.prose`), captured
+  like ``rules`` on the ``prose`` corpus.
 * ``poly`` — polysemantic features, each the union of two or three rules at their own
   strengths (:mod:`mechanic.evals.suites.poly`), captured like ``rules``; the truth
   is the list of modes that fire in the windows the explainer sees.
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from mechanic import store
 from mechanic.evals.records import Record, crop, quietest_span
-from mechanic.evals.suites import RULES
+from mechanic.evals.suites import PROSE_RULES, RULES
 from mechanic.evals.suites.neuron_records import load_records
 from mechanic.evals.suites.planted import plant_concepts
 from mechanic.evals.suites.poly import POLY, POLY_DEV, PolyRule
@@ -331,12 +333,9 @@ def build_items(db, subject: Subject | None, config: "BenchConfig", capture_conf
                 run_id: int) -> tuple[list[BenchItem], list[dict]]:
     """(items to measure — the first ``config.limit`` that can be —, bench_items
     entries of the features skipped and why) for ``config.suite``."""
-    if config.suite_kind == "rules":
-        return _rules_items(db, subject, config, capture_config, run_id)
-    if config.suite_kind == "poly":
-        return _rules_items(db, subject, config, capture_config, run_id, POLY, "poly")
-    if config.suite_kind == "poly-dev":
-        return _rules_items(db, subject, config, capture_config, run_id, POLY_DEV, "poly-dev")
+    rules = {"rules": RULES, "prose": PROSE_RULES, "poly": POLY, "poly-dev": POLY_DEV}.get(config.suite_kind)
+    if rules is not None:
+        return _rules_items(db, subject, config, capture_config, run_id, rules, config.suite_kind)
     if config.suite_kind == "planted":
         return _planted_items(db, subject, config, capture_config, run_id)
     return _records_items(db, config, run_id)

@@ -51,7 +51,9 @@ from .items import REFERENCES, BenchItem, build_items
 
 __all__ = ["BenchConfig", "BenchRun", "run_bench", "SUITES", "JUDGES"]
 
-SUITES = ("rules", "poly", "poly-dev", "planted", "records")
+SUITES = ("rules", "prose", "poly", "poly-dev", "planted", "records")
+# the corpus each suite's features are measured on when the config names none; every other suite: stdlib
+SUITE_CORPORA = {"prose": "prose"}
 JUDGES = ("llm", "embedding")
 
 
@@ -59,7 +61,7 @@ JUDGES = ("llm", "embedding")
 class BenchConfig:
     """Everything that changes what ``bench`` measures."""
 
-    suite: str = "rules"  # rules | poly | poly-dev | planted | records:PATH
+    suite: str = "rules"  # rules | prose | poly | poly-dev | planted | records:PATH
     methods: tuple[str, ...] = ("tokens", "oneshot", "bestofk")
     explainer: str = "local"
     simulator: str = DEFAULT_SIMULATOR
@@ -76,7 +78,7 @@ class BenchConfig:
     n_hard_negatives: int = 5  # quiet windows holding the feature's top tokens (detection)
     score_length: int = 32  # tokens per scored window
     style: str = "auto"  # explainer prompt: auto | chat | fewshot
-    corpus: str = "stdlib"  # rules and planted: the text the features are measured on (code and its docstrings)
+    corpus: str = ""  # the text the features are measured on; empty: the suite's (prose: prose; the others: stdlib)
     n_tokens: int = 20_000
     window: int = 64
     layer: int | None = None  # planted: residual layer (default the middle one)
@@ -86,7 +88,10 @@ class BenchConfig:
         object.__setattr__(self, "scorers", canonical_scorers(self.scorers)[0])
         kind = self.suite.partition(":")[0]
         if kind not in SUITES or (kind == "records") != (":" in self.suite) or self.suite.endswith(":"):
-            raise MechanicError(f"unknown suite {self.suite!r}; choose rules, poly, poly-dev, planted or records:PATH")
+            raise MechanicError(f"unknown suite {self.suite!r}; choose rules, prose, poly, poly-dev, planted or "
+                                "records:PATH")
+        if not self.corpus:
+            object.__setattr__(self, "corpus", SUITE_CORPORA.get(kind, "stdlib"))
         for method in AGENT_METHODS:
             if method not in self.methods:
                 continue

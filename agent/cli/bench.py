@@ -10,7 +10,9 @@ from .common import Context, echo_json, endpoint_llms, pass_ctx, split_csv, time
 
 @click.command()
 @click.option("--suite", default="rules", show_default=True,
-              help="Benchmark suite: rules (text-rule features), poly (unions of two or three rules; poly-dev: the same "
+              help="Benchmark suite: rules (text-rule features, on the stdlib corpus), prose (rules of English prose: "
+                   "word classes, semantic categories, sentence position, quotes, numbers, negation, names; on the "
+                   "prose corpus), poly (unions of two or three rules; poly-dev: the same "
                    "rules paired differently, to develop on), planted (probe "
                    "directions in the model), "
                    "or records:PATH (OpenAI NeuronRecord / puzzle JSON files).")
@@ -32,7 +34,7 @@ from .common import Context, echo_json, endpoint_llms, pass_ctx, split_csv, time
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N features of the suite.")
 @click.option("--k", type=click.IntRange(min=1), default=5, show_default=True, help="Candidates for bestofk.")
 @click.option("--tokens", "n_tokens", type=click.IntRange(min=64), default=20_000, show_default=True,
-              help="Corpus tokens the rules and planted suites are measured on.")
+              help="Corpus tokens the rules, prose, poly and planted suites are measured on.")
 @click.option("--layer", type=click.IntRange(min=0), default=None,
               help="planted: residual layer of the probe directions [default: the middle layer].")
 @click.option("--threshold", type=float, default=0.3, show_default=True,

@@ -86,7 +86,7 @@ def numbers_in_parentheses(tokens: Sequence[str]) -> np.ndarray:
 # ------------------------------------------------------------ the word before
 
 
-def _word_after(tokens: Sequence[str], anchor: re.Pattern) -> np.ndarray:
+def word_after(tokens: Sequence[str], anchor: re.Pattern) -> np.ndarray:
     """The word that follows an ``anchor`` match across whitespace only."""
     t = TokenText(tokens)
     for m in anchor.finditer(t.text):
@@ -97,11 +97,11 @@ def _word_after(tokens: Sequence[str], anchor: re.Pattern) -> np.ndarray:
 
 
 def after_negation(tokens: Sequence[str]) -> np.ndarray:
-    return _word_after(tokens, NEGATION)
+    return word_after(tokens, NEGATION)
 
 
 def after_the(tokens: Sequence[str]) -> np.ndarray:
-    return _word_after(tokens, re.compile(r"(?<!\w)the(?!\w)", re.IGNORECASE))
+    return word_after(tokens, re.compile(r"(?<!\w)the(?!\w)", re.IGNORECASE))
 
 
 def sentence_start_capitals(tokens: Sequence[str]) -> np.ndarray:

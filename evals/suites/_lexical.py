@@ -58,8 +58,8 @@ def _sentence_initial(text: str, start: int) -> bool:
     return k < 0 or text[k] in "\n.!?"
 
 
-def _word_rule(tokens: Sequence[str], pattern: re.Pattern, level: Callable[[str, int, str], float],
-               suffix: bool = False) -> np.ndarray:
+def word_rule(tokens: Sequence[str], pattern: re.Pattern, level: Callable[[str, int, str], float],
+              suffix: bool = False) -> np.ndarray:
     """Raise the tokens of every ``pattern`` match to ``level(word, start, text)``;
     with ``suffix``, only the token carrying the word's last character."""
     t = TokenText(tokens)
@@ -70,7 +70,7 @@ def _word_rule(tokens: Sequence[str], pattern: re.Pattern, level: Callable[[str,
     return t.acts
 
 
-def _regex_rule(tokens: Sequence[str], pattern: re.Pattern, group: int = 0) -> np.ndarray:
+def regex_rule(tokens: Sequence[str], pattern: re.Pattern, group: int = 0) -> np.ndarray:
     t = TokenText(tokens)
     for m in pattern.finditer(t.text):
         t.mark_span(m.start(group), m.end(group))
@@ -96,7 +96,7 @@ def month_names(tokens: Sequence[str]) -> np.ndarray:
                 return 1.0 if word == "May" and (dated or not _sentence_initial(text, start)) else 0.0
             return 1.0
         return 0.5 if word in _MONTH_ABBREVIATIONS else 0.0
-    return _word_rule(tokens, LETTER_WORD, level)
+    return word_rule(tokens, LETTER_WORD, level)
 
 
 def day_names(tokens: Sequence[str]) -> np.ndarray:
@@ -104,19 +104,19 @@ def day_names(tokens: Sequence[str]) -> np.ndarray:
         if word.lower() in _DAYS and word in (word.lower(), word.capitalize(), word.upper()):
             return 1.0
         return 0.5 if word in _DAY_ABBREVIATIONS else 0.0
-    return _word_rule(tokens, LETTER_WORD, level)
+    return word_rule(tokens, LETTER_WORD, level)
 
 
 def numbers(tokens: Sequence[str]) -> np.ndarray:
-    return _regex_rule(tokens, NUMBER)
+    return regex_rule(tokens, NUMBER)
 
 
 def python_keywords(tokens: Sequence[str]) -> np.ndarray:
-    return _word_rule(tokens, IDENTIFIER, lambda w, s, x: 1.0 if w in _PYTHON_KEYWORDS else 0.0)
+    return word_rule(tokens, IDENTIFIER, lambda w, s, x: 1.0 if w in _PYTHON_KEYWORDS else 0.0)
 
 
 def colour_words(tokens: Sequence[str]) -> np.ndarray:
-    return _word_rule(tokens, LETTER_WORD, lambda w, s, x: 1.0 if w.lower() in _COLOURS else 0.0)
+    return word_rule(tokens, LETTER_WORD, lambda w, s, x: 1.0 if w.lower() in _COLOURS else 0.0)
 
 
 def first_person_pronouns(tokens: Sequence[str]) -> np.ndarray:
@@ -124,23 +124,23 @@ def first_person_pronouns(tokens: Sequence[str]) -> np.ndarray:
         if word == "I":  # not the I of I/O
             return 0.0 if "/" in (text[start - 1:start], text[start + 1:start + 2]) else 1.0
         return 1.0 if word.lower() in _FIRST_PERSON and word in (word.lower(), word.capitalize()) else 0.0
-    return _word_rule(tokens, LETTER_WORD, level)
+    return word_rule(tokens, LETTER_WORD, level)
 
 
 def negation_words(tokens: Sequence[str]) -> np.ndarray:
-    return _regex_rule(tokens, NEGATION)
+    return regex_rule(tokens, NEGATION)
 
 
 def the_word(tokens: Sequence[str]) -> np.ndarray:
-    return _word_rule(tokens, LETTER_WORD, lambda w, s, x: 1.0 if w.lower() == "the" else 0.0)
+    return word_rule(tokens, LETTER_WORD, lambda w, s, x: 1.0 if w.lower() == "the" else 0.0)
 
 
 def self_word(tokens: Sequence[str]) -> np.ndarray:
-    return _word_rule(tokens, IDENTIFIER, lambda w, s, x: 1.0 if w == "self" else 0.0)
+    return word_rule(tokens, IDENTIFIER, lambda w, s, x: 1.0 if w == "self" else 0.0)
 
 
 def long_words(tokens: Sequence[str]) -> np.ndarray:
-    return _word_rule(tokens, LETTER_WORD, lambda w, s, x: 1.0 if len(w) >= 10 else 0.0)
+    return word_rule(tokens, LETTER_WORD, lambda w, s, x: 1.0 if len(w) >= 10 else 0.0)
 
 
 def _lower_or_capitalised(word: str) -> bool:
@@ -152,21 +152,21 @@ def plural_s_words(tokens: Sequence[str]) -> np.ndarray:
         w = word.lower()
         return 1.0 if (len(w) >= 4 and _lower_or_capitalised(word) and w.endswith("s")
                        and not w.endswith(("ss", "us", "is")) and w not in _NOT_PLURAL) else 0.0
-    return _word_rule(tokens, LETTER_WORD, level, suffix=True)
+    return word_rule(tokens, LETTER_WORD, level, suffix=True)
 
 
 def ing_words(tokens: Sequence[str]) -> np.ndarray:
     def level(word, start, text):
         w = word.lower()
         return 1.0 if len(w) >= 5 and _lower_or_capitalised(word) and w.endswith("ing") and w not in _NOT_ING else 0.0
-    return _word_rule(tokens, LETTER_WORD, level, suffix=True)
+    return word_rule(tokens, LETTER_WORD, level, suffix=True)
 
 
 def ed_words(tokens: Sequence[str]) -> np.ndarray:
     def level(word, start, text):
         w = word.lower()
         return 1.0 if len(w) >= 4 and _lower_or_capitalised(word) and w.endswith("ed") and w not in _NOT_ED else 0.0
-    return _word_rule(tokens, LETTER_WORD, level, suffix=True)
+    return word_rule(tokens, LETTER_WORD, level, suffix=True)
 
 
 _ALL_CAPS = re.compile(r"(?<!\w)(?=[A-Z0-9_]*[A-Z][A-Z0-9_]*[A-Z])[A-Z0-9_]+(?!\w)")
@@ -179,11 +179,11 @@ _PATH = re.compile(r"(?<![\w)\]/])(?:~|\.{1,2})?/(?:[\w.-]+/)*[\w.-]*\w"
 
 
 def all_caps_words(tokens: Sequence[str]) -> np.ndarray:
-    return _regex_rule(tokens, _ALL_CAPS)
+    return regex_rule(tokens, _ALL_CAPS)
 
 
 def underscore_identifiers(tokens: Sequence[str]) -> np.ndarray:
-    return _regex_rule(tokens, _UNDERSCORED)
+    return regex_rule(tokens, _UNDERSCORED)
 
 
 def url_or_path(tokens: Sequence[str]) -> np.ndarray:
@@ -215,7 +215,7 @@ _ASSIGNMENT = re.compile(r"(?<![=!<>])=(?!=)")
 
 
 def comparison_operators(tokens: Sequence[str]) -> np.ndarray:
-    return _regex_rule(tokens, _COMPARISON)
+    return regex_rule(tokens, _COMPARISON)
 
 
 def arithmetic_operators(tokens: Sequence[str]) -> np.ndarray:
@@ -227,7 +227,7 @@ def arithmetic_operators(tokens: Sequence[str]) -> np.ndarray:
 
 
 def assignment_equals(tokens: Sequence[str]) -> np.ndarray:
-    return _regex_rule(tokens, _ASSIGNMENT)
+    return regex_rule(tokens, _ASSIGNMENT)
 
 
 def quote_characters(tokens: Sequence[str]) -> np.ndarray:
@@ -241,7 +241,7 @@ def quote_characters(tokens: Sequence[str]) -> np.ndarray:
 
 
 def sentence_end_punctuation(tokens: Sequence[str]) -> np.ndarray:
-    return _regex_rule(tokens, SENTENCE_END)
+    return regex_rule(tokens, SENTENCE_END)
 
 
 # ----------------------------------------------------------------- layout, code
