@@ -71,6 +71,8 @@ def main() -> None:
                     help="comma-separated families to hold out one at a time (default: every family)")
     ap.add_argument("--steps", type=int, default=TrainConfig.steps)
     ap.add_argument("--lr", type=float, default=TrainConfig.lr)
+    ap.add_argument("--hard-negatives", type=int, default=TrainConfig.hard_negatives_per_rule,
+                    help="near-miss tokens per rule in each step (tokens like its positives that do not fire)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=None, help="npy file for the pool's token views")
     ap.add_argument("--out", type=Path, default=WEIGHTS)
@@ -112,7 +114,7 @@ def main() -> None:
     cases = validity_cases(rules, pool, acts, validation, seed=args.seed)
     detect_cases = detection_cases(rules, pool, acts, validation, seed=args.seed)
     print(f"validity cases on validation windows: {len(cases)} (detection: {len(detect_cases)})")
-    config = TrainConfig(steps=args.steps, lr=args.lr, seed=args.seed)
+    config = TrainConfig(steps=args.steps, lr=args.lr, seed=args.seed, hard_negatives_per_rule=args.hard_negatives)
 
     results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "machine": f"{platform.machine()}, {platform.system()}", "config": asdict(config),

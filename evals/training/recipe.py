@@ -14,25 +14,21 @@ same corpora, so a text may recur between training and a bench; a rule never doe
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 
 import numpy as np
 from mechanic.tools.corpus import corpus_windows
 
-from ..suites.rules import RULES
+from ..suites import PROSE_RULES, RULES
 from .library import LibraryRule, library_rules
 from .synthetic import synthetic_paragraphs
 
-__all__ = ["LENGTH", "EXCLUDE_COSINE", "SUITE_MODULES", "bench_texts", "pool_windows", "training_rules",
+__all__ = ["LENGTH", "EXCLUDE_COSINE", "bench_texts", "pool_windows", "training_rules",
            "validation_mask"]
 
 LENGTH = 32  # tokens per pool window
 EXCLUDE_COSINE = 0.8  # a library description this close to a bench text is left out
 VALIDATION_FRACTION = 0.2
-# bench suite modules (under evals/suites) besides `rules` whose rules and decoys the library stays away
-# from; `planted` and `poly` are made of the `rules` suite's rules
-SUITE_MODULES = ("prose",)
 
 
 def pool_windows(tokenizer, n_corpus: int, n_synthetic: int, seed: int = 0, n_prose: int = 0
@@ -65,20 +61,9 @@ def validation_mask(n_windows: int, seed: int = 0, fraction: float = VALIDATION_
 
 
 def bench_texts() -> list[str]:
-    """Every description and decoy of the bench suites: the ``rules`` suite and each
-    module of :data:`SUITE_MODULES` that exists (every module-level sequence of rules
-    with a ``description`` and ``decoys``)."""
-    rules = list(RULES)
-    for name in SUITE_MODULES:
-        try:
-            module = importlib.import_module(f"{__package__.rpartition('.')[0]}.suites.{name}")
-        except ModuleNotFoundError:
-            continue
-        for value in vars(module).values():
-            if isinstance(value, (tuple, list)) and value and all(
-                    hasattr(r, "description") and hasattr(r, "decoys") for r in value):
-                rules += value
-    return list(dict.fromkeys(t for r in rules for t in (r.description, *r.decoys)))
+    """Every description and decoy of the bench suites' rules: ``rules`` (of which
+    ``planted`` and ``poly`` are made) and ``prose``."""
+    return list(dict.fromkeys(t for r in (*RULES, *PROSE_RULES) for t in (r.description, *r.decoys)))
 
 
 def training_rules(embedder, seed: int = 0, threshold: float = EXCLUDE_COSINE

@@ -44,6 +44,7 @@ class TrainConfig:
     steps: int = 600
     rules_per_step: int = 64  # half drawn at random, half their nearest neighbours by description
     positives_per_rule: int = 16  # positive tokens sampled per rule in a step
+    hard_negatives_per_rule: int = 0  # tokens sampled per rule in a step that read like its positives but do not fire
     random_tokens: int = 512  # random tokens shared by the rules of a step
     lr: float = 1e-2
     weight_decay: float = 1e-4
@@ -117,6 +118,7 @@ def train_head(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndar
     chosen = [r for r in rules if r.family not in config.held_out_families]
     positives = {r.name: np.nonzero((acts[r.name] > 0) & in_train)[0] for r in chosen}
     chosen = [r for r in chosen if len(positives[r.name]) >= 2]
+    hard = _hard_negatives(pool, chosen, acts, in_train, rng) if config.hard_negatives_per_rule else {}
     if not chosen:
         raise ValueError("no library rule fires on the training windows")
     if phrase_embeddings.shape != (len(PHRASES), next(iter(description_embeddings.values())).shape[1]):
@@ -154,6 +156,8 @@ def train_head(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndar
         partners = neighbours[anchors, rng.integers(neighbours.shape[1], size=len(anchors))]
         batch = np.array(list(dict.fromkeys([*anchors.tolist(), *partners.tolist()])))
         pos = [rng.choice(positives[chosen[k].name], size=config.positives_per_rule) for k in batch]
+        pos += [rng.choice(hard[chosen[k].name], size=config.hard_negatives_per_rule) for k in batch
+                if len(hard.get(chosen[k].name, ()))]
         rows = torch.from_numpy(np.concatenate([*pos, rng.choice(train_rows, size=config.random_tokens)]))
         y = labels[rows][:, torch.from_numpy(batch)].float().T  # [B, T]
         pick = [int(rng.integers(len(paraphrases[k]))) for k in batch]
@@ -173,6 +177,27 @@ def train_head(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndar
     with torch.no_grad():
         return Head(*(params[k].double().numpy() for k in PARAMS),
                     metadata={"config": asdict(config), "rules": len(chosen)})
+
+
+def _hard_negatives(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndarray], in_train: np.ndarray,
+                    rng: np.random.Generator, top: int = 20, keep: int = 512) -> dict[str, np.ndarray]:
+    """Per rule, up to ``keep`` training rows where it does not fire on a token whose
+    text is one of the ``top`` commonest it fires on (the '.' of ``os.path`` for a rule
+    of full stops): the near misses a detection's hard negatives are made of."""
+    strings = [t.strip() for w in pool.windows for t in w]
+    ids = {s: i for i, s in enumerate(dict.fromkeys(strings))}
+    token = np.array([ids[s] for s in strings], np.int64)
+    out = {}
+    for rule in rules:
+        fires = acts[rule.name] > 0
+        common = np.bincount(token[fires & in_train], minlength=len(ids))
+        picks = np.argsort(-common)[:top]
+        picks = picks[common[picks] > 0]
+        rows = np.nonzero(np.isin(token, picks) & ~fires & in_train)[0]
+        if len(rows) > keep:
+            rows = rng.choice(rows, size=keep, replace=False)
+        out[rule.name] = rows
+    return out
 
 
 def calibrate(logits: np.ndarray, fires: np.ndarray) -> float:
