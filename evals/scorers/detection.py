@@ -21,9 +21,9 @@ Three kinds of model answer (the same ``detect`` template for the LLMs):
 * an offline simulator: a window's score is its highest predicted level over 10
   (:data:`POOLING`: "active anywhere in the window"). Other poolings
   (:func:`window_score`: the mean, the mean of the top three, noisy-or, the peak
-  above the window's median) ranked the truth above decoys less often on held-out
-  families of the simulator's training library (``bench/train_simulator.py``
-  reports each), so the highest level stays.
+  above the window's median) ranked the truth above decoys no more often on held-out
+  families of the simulator's training library, pooled over three training runs
+  (``bench/train_simulator.py`` reports each), so the highest level stays.
 * a :class:`~mechanic.evals.lm.SlotScorer`: the prompt up to the text is a shared
   prefix; each body is the text and the question, which ends in ``Answer:``. At the
   body's last position P(yes) is read off the first tokens of the answer words in

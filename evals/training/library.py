@@ -25,8 +25,8 @@ Families, so that whole families can be held out for validation:
 The last five are the prose families: their rules fire mostly on English prose (the
 ``prose`` corpus and synthetic paragraphs with dialogue, dates and names).
 
-No rule restates a rule or decoy of the bench ``rules`` suite: the categories are
-chosen apart from them, and :func:`library_rules` drops any rule whose description
+No rule restates a rule or decoy of a bench suite (``rules``, ``prose``): the categories are
+chosen apart from them, and :func:`~mechanic.evals.training.recipe.training_rules` drops any rule whose description
 lies close to one in embedding space (``exclude_near``).
 """
 

@@ -20,14 +20,17 @@ import numpy as np
 from mechanic.tools.corpus import corpus_windows
 
 from ..suites import PROSE_RULES, RULES
+from ..suites.prose import WORD_LISTS
 from .library import LibraryRule, library_rules
 from .synthetic import synthetic_paragraphs
 
-__all__ = ["LENGTH", "EXCLUDE_COSINE", "bench_texts", "pool_windows", "training_rules",
+__all__ = ["LENGTH", "EXCLUDE_COSINE", "EXCLUDE_WORDS", "bench_texts", "pool_windows", "training_rules",
            "validation_mask"]
 
 LENGTH = 32  # tokens per pool window
 EXCLUDE_COSINE = 0.8  # a library description this close to a bench text is left out
+EXCLUDE_WORDS = 0.5  # a library word-category rule firing on this share of a bench word list is left out
+WORD_FAMILIES = ("lexical", "semantic", "word_class")  # the library's families of word lists
 VALIDATION_FRACTION = 0.2
 
 
@@ -69,7 +72,8 @@ def bench_texts() -> list[str]:
 def training_rules(embedder, seed: int = 0, threshold: float = EXCLUDE_COSINE
                    ) -> tuple[list[LibraryRule], dict[str, str]]:
     """The library rules to train on, and those left out: name -> the bench rule or
-    decoy text its description lies near (with the cosine)."""
+    decoy text its description lies near (with the cosine), or the bench word list
+    that a word-category rule covers half of or more."""
     rules = library_rules(seed=seed)
     bench = bench_texts()
     b = embedder.encode(bench)
@@ -79,6 +83,16 @@ def training_rules(embedder, seed: int = 0, threshold: float = EXCLUDE_COSINE
         i, j = np.unravel_index(np.argmax(sims), sims.shape)
         if sims[i, j] >= threshold:
             dropped[rule.name] = f"{bench[j]} ({sims[i, j]:.2f})"
+    # by behaviour: a word-category rule that covers half of a bench word list restates it, whatever its words
+    lists = {name: [f" {w}" for w in sorted(words)] for name, words in WORD_LISTS.items()}
+    for rule in rules:
+        if rule.name in dropped or rule.family not in WORD_FAMILIES:
+            continue
+        for name, tokens in lists.items():
+            share = float((rule.activations(tokens) > 0).mean())
+            if share >= EXCLUDE_WORDS:
+                dropped[rule.name] = f"fires on {share:.0%} of the prose suite's {name} words"
+                break
     return [r for r in rules if r.name not in dropped], dropped
 
 

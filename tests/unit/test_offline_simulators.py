@@ -396,3 +396,17 @@ def test_detection_validity_on_library_cases(tiny_library):
     for how in ("max", "mean"):
         assert got[how]["mean_true_auroc"] == pytest.approx(1.0)  # the truth ranks every firing window first
         assert got[how]["pairings"] == 2 * len(cases) and got[how]["validity"] > 0.75
+
+
+def test_training_rules_leave_out_what_restates_a_bench_suite(embedder):
+    from mechanic.evals.training.recipe import bench_texts, training_rules
+
+    texts = bench_texts()
+    assert "the word right after 'the' (usually a noun or adjective)" in texts  # the rules suite
+    assert any("modal verbs" in t for t in texts)  # the prose suite
+    rules, dropped = training_rules(embedder)
+    kept = {r.name for r in rules}
+    assert "wc_demonstratives" in dropped and "(0." in dropped["wc_demonstratives"]  # near a prose truth
+    assert dropped["wc_modals"].startswith("fires on 100% of the prose suite's modal_verbs")  # by behaviour
+    assert {"wc_ly_adverbs", "clock_times", "speaker_after_said", "sem_royalty"} <= kept
+    assert not kept & set(dropped)
