@@ -2,7 +2,7 @@
 were built on, and its figures on the part that is.
 
 The ``trained`` simulator was trained on a library of text rules
-(``evals/training/library.py``), filtered against the ``rules`` suite only; the
+(``evals/training/library.py``), filtered against the bench suites' texts; the
 description search (``agent/search``) writes category sentences from a fixed list
 (``grammar.CATEGORIES``). A prose truth that restates one of them is not a test of
 generalisation. Per prose rule this script reports:
@@ -39,8 +39,7 @@ from mechanic.evals.embedding import default_embedder
 from mechanic.evals.metrics import bootstrap_ci
 from mechanic.evals.suites import PROSE_RULES
 from mechanic.evals.suites.prose import WORD_LISTS
-from mechanic.evals.training.library import library_rules
-from mechanic.evals.training.recipe import EXCLUDE_COSINE
+from mechanic.evals.training.recipe import EXCLUDE_COSINE, training_rules
 
 HERE = Path(__file__).resolve().parent
 
@@ -64,9 +63,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     embedder = default_embedder()
-    lib_rules = library_rules(seed=0)
+    lib_rules, _ = training_rules(embedder, seed=0)  # the rules the head is trained on
     library = sorted({d for r in lib_rules for d in r.descriptions})
-    lexical = [r for r in lib_rules if r.family == "lexical" and r.name == f"lex_{r.kind}"]  # whole categories
+    lexical = [r for r in lib_rules if r.name in (f"lex_{r.kind}", f"sem_{r.kind}")]  # whole word categories
     categories = [text for _, text in CATEGORIES]
     truths = embedder.encode([r.description for r in PROSE_RULES])
     to_library = truths @ embedder.encode(library).T

@@ -21,10 +21,11 @@ embeddings, in the same space as an explanation's embedding (:data:`EMBEDDED`):
 Two are flags of what a sentence encoder cannot see in a word, each named by a
 phrase (:data:`FLAGS`), so that an explanation can be matched against the phrases:
 
-* ``structure`` — the brackets, string, comment or docstring the token sits in, and
-  whether it opens or closes its line (:data:`STRUCTURES`);
-* ``shape`` — capitals, length, and whether it repeats an earlier token
-  (:data:`SHAPES`).
+* ``structure`` — the brackets, string, comment or docstring the token sits in,
+  whether it opens or closes its line, and whether it opens or closes a sentence of
+  prose (:data:`STRUCTURES`);
+* ``shape`` — capitals, length, digits, punctuation, and whether it repeats an
+  earlier token (:data:`SHAPES`).
 
 A window's views are one float16 array ``[T, DIM_VIEWS]``: the four embeddings one
 after another, then the flags (:func:`split`). Every distinct string is embedded
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -53,9 +55,11 @@ VIEWS = (*EMBEDDED, "structure", "shape")
 
 # what `structure_texts` can say of a token, in the order it says it
 STRUCTURES = ("inside parentheses", "inside square brackets", "inside curly braces", "inside a string literal",
-              "inside a comment", "inside a docstring", "at the start of a line", "at the end of a line")
+              "inside a comment", "inside a docstring", "at the start of a line", "at the end of a line",
+              "at the start of a sentence", "at the end of a sentence")
 # what `shape_texts` can say of a token: what a case-folding word encoder cannot see
-SHAPES = ("a capitalised word", "a word in capital letters", "a long word", "a repeat of an earlier token")
+SHAPES = ("a capitalised word", "a word in capital letters", "a long word", "a repeat of an earlier token",
+          "a token of digits", "a punctuation mark")
 FLAGS = {"structure": STRUCTURES, "shape": SHAPES}
 DIM_VIEWS = len(EMBEDDED) * DIM + len(STRUCTURES) + len(SHAPES)
 PHRASES = tuple(phrase for phrases in FLAGS.values() for phrase in phrases)  # every flag's phrase, in order
@@ -126,6 +130,7 @@ def structure_flags(tokens: Sequence[str]) -> np.ndarray:
         after = text[ends[i]: starts[visible[j + 1]]] if j + 1 < len(visible) else ""
         if "\n" in after or tokens[i].rstrip() != tokens[i] and "\n" in tokens[i]:
             last_on_line.add(i)
+    opens, closes = _sentence_bounds(text)
     for i, tok in enumerate(tokens):
         s, e = int(starts[i]), int(ends[i])
         if not tok.strip() or e <= s:
@@ -133,12 +138,33 @@ def structure_flags(tokens: Sequence[str]) -> np.ndarray:
         last = e - 1
         while last > s and text[last].isspace():
             last -= 1
+        first = s
+        while first < last and text[first].isspace():
+            first += 1
         out[i] = [depths[0][last] > 0 and tok.strip() not in "()",
                   depths[1][last] > 0 and tok.strip() not in "[]",
                   depths[2][last] > 0 and tok.strip() not in "{}",
                   classes[last] == STRING, classes[last] == COMMENT, classes[last] == DOC,
-                  i in first_on_line, i in last_on_line]
+                  i in first_on_line, i in last_on_line, bool(opens[first]), bool(closes[first: e].any())]
     return out
+
+
+# a sentence of prose opens with a capitalised word after . ! or ? (and any closing quote or bracket) and a
+# space, or after a blank line; it closes at that punctuation, which ends its last word
+_OPENS = re.compile(r"(?:[.!?][\"'’”)]?\s+|\n[ \t]*\n[ \t]*)[\"“(]?([A-Z])")
+_CLOSES = re.compile(r"(?<![.\w][.])([A-Za-z]\w*[\"'’”)]*[.!?]+)(?=[\"'’”)]*(?:\s|$))")
+
+
+def _sentence_bounds(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per character: where a sentence opens (its first letter) and closes (its last
+    word and end punctuation)."""
+    opens = np.zeros(len(text) + 1, bool)
+    closes = np.zeros(len(text) + 1, bool)
+    for m in _OPENS.finditer(text):
+        opens[m.start(1)] = True
+    for m in _CLOSES.finditer(text):
+        closes[m.start(1): m.end(1)] = True
+    return opens, closes
 
 
 def shape_flags(tokens: Sequence[str]) -> np.ndarray:
@@ -149,7 +175,8 @@ def shape_flags(tokens: Sequence[str]) -> np.ndarray:
         word = tok.strip()
         letters = [c for c in word if c.isalpha()]
         out[i] = [word[:1].isupper() and not word.isupper(), len(letters) > 1 and word.isupper(),
-                  len(letters) >= 10, bool(_WORD.search(word)) and word in seen]
+                  len(letters) >= 10, bool(_WORD.search(word)) and word in seen,
+                  bool(word) and word.isdigit(), bool(word) and all(unicodedata.category(c)[0] == "P" for c in word)]
         if word:
             seen.add(word)
     return out

@@ -18,7 +18,12 @@ says which.
 
 Three kinds of model answer (the same ``detect`` template for the LLMs):
 
-* an offline simulator: a window's score is its highest predicted level over 10.
+* an offline simulator: a window's score is its highest predicted level over 10
+  (:data:`POOLING`: "active anywhere in the window"). Other poolings
+  (:func:`window_score`: the mean, the mean of the top three, noisy-or, the peak
+  above the window's median) ranked the truth above decoys no more often on held-out
+  families of the simulator's training library, pooled over three training runs
+  (``bench/train_simulator.py`` reports each), so the highest level stays.
 * a :class:`~mechanic.evals.lm.SlotScorer`: the prompt up to the text is a shared
   prefix; each body is the text and the question, which ends in ``Answer:``. At the
   body's last position P(yes) is read off the first tokens of the answer words in
@@ -49,8 +54,8 @@ from ..metrics import auprc, auroc, balanced_accuracy, f1
 from ..records import Record, ScoreResult, crop
 from ..simulators import map_calls
 
-__all__ = ["Verdicts", "ask_yes_no", "detection_score", "fit_threshold", "gives_probabilities", "parse_yes_no",
-           "passage_text", "yes_no_candidates"]
+__all__ = ["POOLING", "POOLINGS", "Verdicts", "ask_yes_no", "detection_score", "fit_threshold", "gives_probabilities",
+           "parse_yes_no", "passage_text", "window_score", "yes_no_candidates"]
 
 WINDOW = 32
 YES_WORDS = (" yes", " Yes", "yes", "Yes")
@@ -130,11 +135,34 @@ def is_simulator(model) -> bool:
     return callable(getattr(model, "run_many", None)) and not callable(getattr(model, "complete", None))
 
 
+def window_score(levels, how: str = "max") -> float:
+    """A window's detection score in [0, 1] from a simulator's predicted levels (0-10)
+    at its tokens, pooled by ``how`` (:data:`POOLINGS`)."""
+    p = np.clip(np.asarray(levels, dtype=np.float64) / 10.0, 0.0, 1.0)
+    if how == "max":
+        return float(p.max())
+    if how == "mean":
+        return float(p.mean())
+    if how.startswith("top"):
+        k = int(how[3:])
+        return float(np.sort(p)[-k:].mean())
+    if how == "noisy_or":  # the chance that at least one token fires, were tokens independent
+        return float(1.0 - np.exp(np.sum(np.log1p(-np.minimum(p, 1 - 1e-6)))))
+    if how == "max_minus_median":  # how far the window's peak stands above its own typical token
+        return float(0.5 + 0.5 * (p.max() - np.median(p)))
+    raise ValueError(f"unknown pooling {how!r}; choose from {', '.join(POOLINGS)}")
+
+
+POOLINGS = ("max", "mean", "top3", "noisy_or", "max_minus_median")
+POOLING = "max"  # what detection ranks windows by (see the module doc)
+
+
 def simulator_verdicts(simulator, explanation: str, records: Sequence[Record],
-                       marks: Sequence[Sequence[int]] | None = None) -> Verdicts:
-    """Yes/no from a simulator's levels: a record's score is its highest predicted
-    level (or, with ``marks``, the mean level of the marked tokens), ``p_yes`` that
-    score over 10, and the answer yes at the simulator's ``yes_level`` or more (5
+                       marks: Sequence[Sequence[int]] | None = None, pooling: str = POOLING) -> Verdicts:
+    """Yes/no from a simulator's levels. A record's score (``p_yes``) is its levels
+    pooled by ``pooling`` (:func:`window_score`), or, with ``marks``, the mean level
+    of the marked tokens over 10; the answer is yes where that level (without marks,
+    the highest level: some token fires) reaches the simulator's ``yes_level`` (5
     unless it says otherwise: even odds on a calibrated 0-10 scale)."""
     yes_level = float(getattr(simulator, "yes_level", 5.0))
     sim = simulator.run(explanation, records)
@@ -145,9 +173,13 @@ def simulator_verdicts(simulator, explanation: str, records: Sequence[Record],
             said.append(None)
             p_yes.append(float("nan"))
             continue
-        level = float(np.max(pred)) if marks is None else float(np.mean(np.asarray(pred)[list(marks[i])]))
-        said.append(level >= yes_level)
-        p_yes.append(level / 10.0)
+        if marks is None:
+            said.append(float(np.max(pred)) >= yes_level)
+            p_yes.append(window_score(pred, pooling))
+        else:
+            level = float(np.mean(np.asarray(pred)[list(marks[i])]))
+            said.append(level >= yes_level)
+            p_yes.append(level / 10.0)
     return Verdicts(said, p_yes, sim.usage, list(sim.errors))
 
 

@@ -12,10 +12,21 @@ Families, so that whole families can be held out for validation:
 * ``brackets_quotes`` — what encloses the token: nested parentheses, angle brackets,
   backticks, one kind of quote;
 * ``code`` — statement context: an ``if`` condition, a ``for`` header, a ``raise``;
-* ``prose`` — sentence and paragraph structure.
+* ``prose`` — sentence and paragraph structure;
+* ``semantic`` — semantic fields of everyday English (food, royalty, sleep and
+  dreams ...), and listed-word rules on them, as ``lexical``;
+* ``word_class`` — closed word classes (object pronouns, prepositions of place,
+  forms of 'to be', modal verbs ...), -ly adverbs, contractions, negative words;
+* ``sentence`` — where a word sits in a sentence (last word, the word before a
+  question mark), questions and exclamations, quotations and dialogue;
+* ``numbers_dates`` — years, clock times, percentages, sums of money, ordinals;
+* ``names`` — capitalised names: full names, names after a title, attributions.
 
-No rule restates a rule or decoy of the bench ``rules`` suite: the categories are
-chosen apart from them, and :func:`library_rules` drops any rule whose description
+The last five are the prose families: their rules fire mostly on English prose (the
+``prose`` corpus and synthetic paragraphs with dialogue, dates and names).
+
+No rule restates a rule or decoy of a bench suite (``rules``, ``prose``): the categories are
+chosen apart from them, and :func:`~mechanic.evals.training.recipe.training_rules` drops any rule whose description
 lies close to one in embedding space (``exclude_near``).
 """
 
@@ -28,11 +39,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..token_text import STRING, TokenText, bracket_depth, code_classes
+from . import _prose_words as prose_words
 from . import _words as words
 
 __all__ = ["FAMILIES", "LibraryRule", "library_rules", "pick_decoys"]
 
-FAMILIES = ("lexical", "single_word", "character", "trigger", "brackets_quotes", "code", "prose")
+FAMILIES = ("lexical", "single_word", "character", "trigger", "brackets_quotes", "code", "prose",
+            "semantic", "word_class", "sentence", "numbers_dates", "names")
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,13 @@ def _word_set(vocab: Sequence[str]) -> Callable:
             if w in exact or w.lower() in folded:
                 t.mark_span(m.start(), m.end())
         return t.acts
+    return fn
+
+
+def _either(*fns: Callable) -> Callable:
+    """Fires where any of ``fns`` fires (the highest level)."""
+    def fn(tokens):
+        return np.max(np.stack([np.asarray(f(tokens), np.float32) for f in fns]), axis=0)
     return fn
 
 
@@ -124,13 +144,14 @@ def _between(head: str, tail: str) -> Callable:
 # ----------------------------------------------------------------- families
 
 
-def _lexical(rng: np.random.Generator, subsets: int) -> list[LibraryRule]:
+def _lexical(rng: np.random.Generator, subsets: int, categories: dict | None = None, family: str = "lexical",
+             prefix: str = "lex") -> list[LibraryRule]:
     rules = []
-    for name, (desc, vocab) in words.CATEGORIES.items():
+    for name, (desc, vocab) in (words.CATEGORIES if categories is None else categories).items():
         vocab = vocab.split()
         ex = list(rng.choice(vocab, size=min(3, len(vocab)), replace=False))
         rules.append(LibraryRule(
-            f"lex_{name}", "lexical", name,
+            f"{prefix}_{name}", family, name,
             (desc, f"{desc} ({', '.join(ex)})", f"words like {ex[0]}, {ex[1]} and {ex[2]}",
              f"mentions of {desc.split(' and ')[0]}"),
             _word_set(vocab)))
@@ -139,7 +160,7 @@ def _lexical(rng: np.random.Generator, subsets: int) -> list[LibraryRule]:
             pick = [str(w) for w in rng.choice(vocab, size=min(size, len(vocab)), replace=False)]
             listed = ", ".join(pick)
             rules.append(LibraryRule(
-                f"lex_{name}_{k}", "lexical", name,
+                f"{prefix}_{name}_{k}", family, name,
                 (f"the words {listed}", listed, " ".join(f"'{w}'" for w in pick),
                  f"tokens such as {', '.join(pick[:-1])} or {pick[-1]}"),
                 _word_set(pick)))
@@ -331,12 +352,199 @@ def _prose() -> list[LibraryRule]:
     ]
 
 
+# ----------------------------------------------------------------- prose families
+
+
+def _word_classes() -> list[LibraryRule]:
+    rules = []
+    for name, (desc, vocab) in prose_words.WORD_CLASSES.items():
+        vocab = vocab.split()
+        short = desc.split(" (")[0]
+        rules.append(LibraryRule(
+            f"wc_{name}", "word_class", "closed",
+            (desc, short, f"words such as {', '.join(vocab[:3])}", f"occurrences of {' or '.join(vocab[:2])}"),
+            _word_set(vocab)))
+    rules += [
+        LibraryRule("wc_ly_adverbs", "word_class", "form",
+                    ("manner adverbs formed with -ly (slowly, gently, carefully)", "words like quickly and softly",
+                     "adverbs made from adjectives"),
+                    _mark_regex(re.compile(r"(?<![\w])(?!(?:only|family|reply|apply|supply|early|july|italy|"
+                                           r"fly|rely|ally|belly|holy|ugly|lily)\b)[A-Za-z]{3,}ly(?![\w])",
+                                           re.IGNORECASE))),
+        LibraryRule("wc_contractions", "word_class", "form",
+                    ("contractions with an apostrophe (it's, I'll, they're, we've)", "shortened forms like I'm",
+                     "the part after an apostrophe in it's or you'll"),
+                    _either(_mark_regex(re.compile(r"(?<=[A-Za-z])['’](?:ll|re|ve|d|m)(?![\w])")),
+                            _mark_regex(re.compile(r"(?<![\w])(?:it|he|she|that|what|there|here|let|who)(['’]s)"
+                                                   r"(?![\w])", re.IGNORECASE), 1))),
+        LibraryRule("wc_possessive_s", "word_class", "form",
+                    ("the possessive 's of a noun (the king's horse)", "possessive endings",
+                     "the apostrophe-s marking ownership"),
+                    _mark_regex(re.compile(r"(?<![\w])(?!(?:it|he|she|that|what|there|here|let|who)['’])[A-Za-z]"
+                                           r"[a-z]+(['’]s)(?=\s+[a-z])", re.IGNORECASE), 1)),
+        LibraryRule("wc_superlatives", "word_class", "form",
+                    ("superlative adjectives (the biggest, the best, the worst)", "words ending in -est after 'the'",
+                     "the most extreme degree of an adjective"),
+                    _mark_regex(re.compile(r"(?<![\w])the\s+(best|worst|most|least|[a-z]{2,}est)(?![\w])",
+                                           re.IGNORECASE), 1)),
+        LibraryRule("wc_comparatives", "word_class", "form",
+                    ("comparative words before 'than' (better than, older than)", "the comparative in a comparison",
+                     "adjectives compared with than"),
+                    _mark_regex(re.compile(r"(?<![\w])(more|less|better|worse|[a-z]{2,}er)\s+than(?![\w])",
+                                           re.IGNORECASE), 1)),
+        LibraryRule("wc_absence", "word_class", "negative",
+                    ("words of absence (nothing, nobody, nowhere, none)", "nothing and nobody",
+                     "pronouns meaning no one or no thing"),
+                    _word_set("nothing nobody nowhere none neither nor noone".split())),
+        LibraryRule("wc_nt", "word_class", "negative",
+                    ("negative contractions ending in n't (don't, can't, won't)", "the n't of doesn't",
+                     "shortened negated verbs"),
+                    _mark_regex(re.compile(r"(?<=[A-Za-z])n['’]t(?![\w])|(?<![\w])(?:can|won|don|isn|aren|didn|"
+                                           r"doesn|wasn|weren|couldn|wouldn|shouldn)['’]t", re.IGNORECASE))),
+        LibraryRule("wc_never", "word_class", "negative",
+                    ("the adverb 'never'", "never", "the word never, in any case"), _word_set(["never"])),
+        LibraryRule("wc_negated_verb", "word_class", "negative",
+                    ("the verb a 'do not' or 'did not' denies (go in 'did not go')", "the verb after don't or didn't",
+                     "the denied action"),
+                    _mark_regex(re.compile(r"(?<![\w])(?:do|does|did)(?:\s+not|n['’]t)\s+([a-z]+)",
+                                           re.IGNORECASE), 1)),
+    ]
+    return rules
+
+
+def _semantic(rng: np.random.Generator, subsets: int) -> list[LibraryRule]:
+    return _lexical(rng, subsets, prose_words.SEMANTIC, "semantic", "sem")
+
+
+_SENTENCE_END = r"[.!?](?=[\s\"'’”)]|$)"
+
+
+def _sentences() -> list[LibraryRule]:
+    speech = "|".join(prose_words.SPEECH_VERBS)
+    return [
+        LibraryRule("before_question_mark", "sentence", "position",
+                    ("the word right before a question mark", "the last word of a question",
+                     "words followed by ?"),
+                    _mark_regex(re.compile(r"([A-Za-z]\w*)[\"'’”)]*\?"), 1)),
+        LibraryRule("question_sentence", "sentence", "mood",
+                    ("every word of a question, a sentence ending in a question mark", "text of questions",
+                     "interrogative sentences"),
+                    _mark_regex(re.compile(r"(?:(?<=[.!?]\s)|(?<=\n)|^)([A-Z][^.!?\n]{3,}\?)"), 1)),
+        LibraryRule("exclamation_sentence", "sentence", "mood",
+                    ("the words of an exclamation, a sentence ending in !", "exclaimed sentences",
+                     "text that ends with an exclamation mark"),
+                    _mark_regex(re.compile(r"(?:(?<=[.!?]\s)|(?<=\n)|^)([A-Z][^.!?\n]{3,}!)"), 1)),
+        LibraryRule("after_semicolon", "sentence", "position",
+                    ("the clause after a semicolon in a sentence", "words following a semicolon",
+                     "the second half of a sentence joined by ;"),
+                    _mark_regex(re.compile(r"(?<=[a-z]);\s+([a-z][^.;!?\n]*)"), 1)),
+        LibraryRule("third_word", "sentence", "position",
+                    ("the third word of a sentence", "the word two places after a sentence's start"),
+                    _mark_regex(re.compile(r"(?:(?<=[.!?] )|(?<=\n))[ \t]*[A-Z][a-z]*[ \t]+[a-z]+[ \t]+([a-z]\w*)"),
+                                1)),
+        LibraryRule("dialogue", "sentence", "dialogue",
+                    ("words spoken by a character in dialogue, inside quotation marks", "quoted speech in a story",
+                     "what someone says, in quotes"),
+                    _mark_regex(re.compile(r"(?:(?<=\s)|^)[\"“]([A-Za-z][^\"”\n]*\s[^\"”\n]*)[\"”]"), 1)),
+        LibraryRule("speech_verb", "sentence", "dialogue",
+                    ("verbs of saying after a quotation (said, asked, replied)", "the said in '..., he said'",
+                     "speech tags in dialogue"),
+                    _mark_regex(re.compile(rf"[\"”,]\s*(?:he|she|they|I|[A-Z][a-z]+)?\s*({speech})(?![\w])"), 1)),
+        LibraryRule("speaker_after_said", "sentence", "dialogue",
+                    ("the speaker named after said or asked", "who is speaking, after the verb of saying"),
+                    _mark_regex(re.compile(rf"(?<![\w])(?:{speech})\s+([A-Z][a-z]+|he|she|they)(?![\w])"), 1)),
+        LibraryRule("qa_question", "sentence", "dialogue",
+                    ("the question in a Q: and A: exchange, after Q:", "text after 'Q:'"),
+                    _mark_regex(re.compile(r"(?m)^[ \t]*Q:[ \t]*([^\n]+)"), 1)),
+        LibraryRule("qa_answer", "sentence", "dialogue",
+                    ("the answer in a Q: and A: exchange, after A:", "text after 'A:'"),
+                    _mark_regex(re.compile(r"(?m)^[ \t]*A:[ \t]*([^\n]+)"), 1)),
+    ]
+
+
+def _numbers_dates() -> list[LibraryRule]:
+    month = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+             r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?")
+    return [
+        LibraryRule("years", "numbers_dates", "date",
+                    ("years written in four digits (1984, 2001)", "calendar years", "a year such as 1776"),
+                    _mark_regex(re.compile(r"(?<![\w.,])(?:1[5-9]\d\d|20\d\d)(?![\w]|[,.]\d)"))),
+        LibraryRule("day_of_month", "numbers_dates", "date",
+                    ("the day number of a date (the 4 in July 4 or 4 March)", "days of the month in dates"),
+                    _mark_regex(re.compile(rf"{month}\s+(\d{{1,2}})(?:st|nd|rd|th)?(?!\d)|(?<![\w])(\d{{1,2}})"
+                                           rf"(?:st|nd|rd|th)?\s+(?={month})"))),
+        LibraryRule("decades", "numbers_dates", "date",
+                    ("decades such as the 1960s or the '80s", "a decade written with -s"),
+                    _mark_regex(re.compile(r"(?<![\w])(?:1\d|20)\d0s(?![\w])|['’]\d0s(?![\w])"))),
+        LibraryRule("clock_times", "numbers_dates", "time",
+                    ("clock times like 3:30 or 10:15 pm", "times of day written with a colon"),
+                    _mark_regex(re.compile(r"(?<![\w:])\d{1,2}:\d\d(?:\s?[ap]\.?m(?![\w]))?(?![\w:])", re.IGNORECASE))),
+        LibraryRule("percentages", "numbers_dates", "amount",
+                    ("percentages (50%, 3.5 percent)", "numbers with a per cent sign"),
+                    _mark_regex(re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?(?:%|per ?cent)", re.IGNORECASE))),
+        LibraryRule("money_amounts", "numbers_dates", "amount",
+                    ("sums of money ($5, 100 dollars)", "prices and amounts of money"),
+                    _mark_regex(re.compile(r"[$£€]\s?\d+(?:[,.]\d+)*|(?<![\w.])\d+(?:[,.]\d+)*\s(?:dollars?|cents?|pounds|"
+                                           r"euros?|bucks)(?![\w])", re.IGNORECASE))),
+        LibraryRule("ordinal_digits", "numbers_dates", "count",
+                    ("ordinal numbers in digits (1st, 2nd, 23rd)", "numbers with -st, -nd, -rd or -th"),
+                    _mark_regex(re.compile(r"(?<![\w])\d+(?:st|nd|rd|th)(?![\w])", re.IGNORECASE))),
+        LibraryRule("thousands", "numbers_dates", "count",
+                    ("large numbers with thousands separators (1,000,000)", "numbers with commas between digits"),
+                    _mark_regex(re.compile(r"(?<![\w,])\d{1,3}(?:,\d{3})+(?![\w,])"))),
+        LibraryRule("roman_numerals", "numbers_dates", "count",
+                    ("Roman numerals (II, IV, XIV)", "numbers in Roman letters"),
+                    _mark_regex(re.compile(r"(?<![\w])(?=[IVXLC]{2,}(?![\w]))(?:X{0,3})(?:IX|IV|V?I{0,3})(?![\w])"))),
+        LibraryRule("fractions", "numbers_dates", "count",
+                    ("fractions like 1/2 and 3/4", "a number over another with a slash"),
+                    _mark_regex(re.compile(r"(?<![\w/])\d+/\d+(?![\w/])"))),
+        LibraryRule("number_ranges", "numbers_dates", "count",
+                    ("ranges of numbers such as 10-20 or 5 to 10", "from one number to another"),
+                    _mark_regex(re.compile(r"(?<![\w.])\d+\s?(?:-|–|to)\s?\d+(?![\w.])"))),
+        LibraryRule("after_counted", "numbers_dates", "count",
+                    ("the thing counted after a number word (the days in 'three days')",
+                     "nouns after two, three, ten or a hundred"),
+                    _mark_regex(re.compile(r"(?<![\w])(?:two|three|four|five|six|seven|eight|nine|ten|twelve|"
+                                           r"twenty|hundred|thousand)\s+([a-z]{3,})(?![\w])", re.IGNORECASE), 1)),
+    ]
+
+
+def _names() -> list[LibraryRule]:
+    return [
+        LibraryRule("full_names", "names", "person",
+                    ("a person's full name, first name and surname (John Smith)", "people's names in two parts"),
+                    _mark_regex(re.compile(r"(?<=[a-z,;] )[A-Z][a-z]+ (?:[A-Z]\. )?[A-Z][a-z]{2,}(?![\w])"))),
+        LibraryRule("name_after_title", "names", "person",
+                    ("the surname after a title such as Mr. or Dr.", "names following Mrs or Sir"),
+                    _mark_regex(re.compile(r"(?<![\w])(?:Mr|Mrs|Ms|Dr|Sir|St|Lady|Lord|Uncle|Aunt)\.?\s+"
+                                           r"([A-Z][a-z]+)"), 1)),
+        LibraryRule("attribution", "names", "person",
+                    ("the author's name after a dash under a quotation (-- Mark Twain)",
+                     "who said a quoted line, after --"),
+                    _mark_regex(re.compile(r"(?m)(?:--|—)\s*([A-Z][^\n,(]*)"), 1)),
+        LibraryRule("initials", "names", "person",
+                    ("initials such as J. R. R. in a name", "single capital letters followed by a dot"),
+                    _mark_regex(re.compile(r"(?<![\w.])[A-Z]\.(?=\s?[A-Z])"))),
+        LibraryRule("place_after_in", "names", "place",
+                    ("place names after in, at or from (in London)", "a capitalised place after a preposition"),
+                    _mark_regex(re.compile(r"(?<=[a-z] )(?:in|at|from|near|to)\s+([A-Z][a-z]{2,})(?![\w])"), 1)),
+        LibraryRule("name_vocative", "names", "person",
+                    ("a name used to address someone, set off by commas ('Yes, John, ...')",
+                     "the name of the person spoken to"),
+                    _mark_regex(re.compile(r"(?<=, )([A-Z][a-z]+)(?=[,!?.]\s*[\"”]?)"), 1)),
+        LibraryRule("capitalised_after_the", "names", "thing",
+                    ("capitalised names after 'the' (the Thames, the Bible)", "proper nouns that take 'the'"),
+                    _mark_regex(re.compile(r"(?<=[a-z] )the\s+([A-Z][a-z]+)(?![\w])"), 1)),
+    ]
+
+
 def library_rules(seed: int = 0, subsets: int = 8) -> list[LibraryRule]:
     """The whole library, in a fixed order given the seed (``subsets`` listed-word
     rules per category)."""
     rng = np.random.default_rng(seed)
     rules = (_lexical(rng, subsets) + _single_words() + _character() + _triggers()
-             + _brackets_quotes() + _code() + _prose())
+             + _brackets_quotes() + _code() + _prose()
+             + _semantic(rng, max(subsets // 4, 1)) + _word_classes() + _sentences() + _numbers_dates() + _names())
     names = [r.name for r in rules]
     assert len(set(names)) == len(names), "library rule names must be unique"
     return rules

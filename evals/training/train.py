@@ -26,14 +26,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..metrics import pearson
+from ..metrics import auroc, pearson
 from ..offline import PARAMS, RELATIONS, Head, head_logits, relations
 from ..records import Record
+from ..scorers.detection import POOLINGS, window_score
 from ..token_views import FLAGS, PHRASES, VIEWS
 from .library import LibraryRule, pick_decoys
 
-__all__ = ["Pool", "TrainConfig", "build_pool", "calibrate", "rule_activations", "train_head",
-           "validity", "validity_cases"]
+__all__ = ["DetectionCase", "Pool", "TrainConfig", "build_pool", "calibrate", "detection_cases",
+           "detection_validity", "rule_activations", "train_head", "validity", "validity_cases"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class TrainConfig:
     steps: int = 600
     rules_per_step: int = 64  # half drawn at random, half their nearest neighbours by description
     positives_per_rule: int = 16  # positive tokens sampled per rule in a step
+    hard_negatives_per_rule: int = 0  # tokens sampled per rule in a step that read like its positives but do not fire
     random_tokens: int = 512  # random tokens shared by the rules of a step
     lr: float = 1e-2
     weight_decay: float = 1e-4
@@ -116,6 +118,7 @@ def train_head(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndar
     chosen = [r for r in rules if r.family not in config.held_out_families]
     positives = {r.name: np.nonzero((acts[r.name] > 0) & in_train)[0] for r in chosen}
     chosen = [r for r in chosen if len(positives[r.name]) >= 2]
+    hard = _hard_negatives(pool, chosen, acts, in_train, rng) if config.hard_negatives_per_rule else {}
     if not chosen:
         raise ValueError("no library rule fires on the training windows")
     if phrase_embeddings.shape != (len(PHRASES), next(iter(description_embeddings.values())).shape[1]):
@@ -153,6 +156,8 @@ def train_head(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndar
         partners = neighbours[anchors, rng.integers(neighbours.shape[1], size=len(anchors))]
         batch = np.array(list(dict.fromkeys([*anchors.tolist(), *partners.tolist()])))
         pos = [rng.choice(positives[chosen[k].name], size=config.positives_per_rule) for k in batch]
+        pos += [rng.choice(hard[chosen[k].name], size=config.hard_negatives_per_rule) for k in batch
+                if len(hard.get(chosen[k].name, ()))]
         rows = torch.from_numpy(np.concatenate([*pos, rng.choice(train_rows, size=config.random_tokens)]))
         y = labels[rows][:, torch.from_numpy(batch)].float().T  # [B, T]
         pick = [int(rng.integers(len(paraphrases[k]))) for k in batch]
@@ -172,6 +177,27 @@ def train_head(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndar
     with torch.no_grad():
         return Head(*(params[k].double().numpy() for k in PARAMS),
                     metadata={"config": asdict(config), "rules": len(chosen)})
+
+
+def _hard_negatives(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndarray], in_train: np.ndarray,
+                    rng: np.random.Generator, top: int = 20, keep: int = 512) -> dict[str, np.ndarray]:
+    """Per rule, up to ``keep`` training rows where it does not fire on a token whose
+    text is one of the ``top`` commonest it fires on (the '.' of ``os.path`` for a rule
+    of full stops): the near misses a detection's hard negatives are made of."""
+    strings = [t.strip() for w in pool.windows for t in w]
+    ids = {s: i for i, s in enumerate(dict.fromkeys(strings))}
+    token = np.array([ids[s] for s in strings], np.int64)
+    out = {}
+    for rule in rules:
+        fires = acts[rule.name] > 0
+        common = np.bincount(token[fires & in_train], minlength=len(ids))
+        picks = np.argsort(-common)[:top]
+        picks = picks[common[picks] > 0]
+        rows = np.nonzero(np.isin(token, picks) & ~fires & in_train)[0]
+        if len(rows) > keep:
+            rows = rng.choice(rows, size=keep, replace=False)
+        out[rule.name] = rows
+    return out
 
 
 def calibrate(logits: np.ndarray, fires: np.ndarray) -> float:
@@ -249,3 +275,87 @@ def validity(simulator, cases: Sequence[Case]) -> dict:
             "cases": len(cases), "mean_true_pearson": float(np.mean(defined)) if defined else None,
             "per_family": {f: {"validity": w / n, "pairings": n} for f, (w, n) in sorted(families.items())},
             "pairs_per_second": pairs / seconds if seconds else None, "seconds": seconds}
+
+
+@dataclass
+class DetectionCase:
+    """One ground-truth feature for detection validity: windows where it fires, quiet
+    windows (half of them holding one of its firing tokens, when any do), its true
+    description and two decoys."""
+
+    name: str
+    family: str
+    activating: list[Record]
+    negatives: list[Record]
+    true: str
+    decoys: tuple[str, ...]
+
+
+def detection_cases(rules: Sequence[LibraryRule], pool: Pool, acts: dict[str, np.ndarray], windows: np.ndarray,
+                    seed: int = 0, n: int = 10, n_hard: int = 5) -> list[DetectionCase]:
+    """Detection as the bench runs it, on the pool's ``windows`` (window indices):
+    for each rule firing in at least two of them, up to ``n`` firing windows and as
+    many quiet ones, up to ``n_hard`` of which hold one of the rule's five commonest
+    firing token strings (hard negatives), with the decoys :func:`pick_decoys` gives."""
+    rng = np.random.default_rng(seed)
+    eval_rows = np.concatenate([np.arange(pool.starts[w], pool.starts[w + 1]) for w in windows])
+    sub = {name: a[eval_rows] for name, a in acts.items()}
+    cases = []
+    for rule in rules:
+        per_window = [acts[rule.name][pool.rows(w)] for w in windows]
+        firing = [i for i, a in enumerate(per_window) if a.max() > 0]
+        quiet = [i for i, a in enumerate(per_window) if a.max() <= 0]
+        if len(firing) < 2 or len(quiet) < 2:
+            continue
+        decoys = pick_decoys(rule, rules, sub, rng)
+        if len(decoys) < 2:
+            continue
+        counts: dict[str, int] = {}
+        for i in firing:
+            for tok, a in zip(pool.windows[windows[i]], per_window[i]):
+                if a > 0 and tok.strip():
+                    counts[tok] = counts.get(tok, 0) + 1
+        triggers = set(sorted(counts, key=lambda t: -counts[t])[:5])
+        picks = [firing[i] for i in rng.permutation(len(firing))[:n]]
+        order = [quiet[i] for i in rng.permutation(len(quiet))]
+        hard = [i for i in order if triggers & set(pool.windows[windows[i]])][: min(n_hard, len(picks) // 2)]
+        plain = [i for i in order if i not in set(hard)][: len(picks) - len(hard)]
+
+        def record(i, kind):
+            return Record(pool.windows[windows[i]], per_window[i], kind=kind, window=int(windows[i]))
+
+        cases.append(DetectionCase(rule.name, rule.family, [record(i, "top") for i in picks],
+                                   [record(i, "hard_negative") for i in hard] + [record(i, "random") for i in plain],
+                                   rule.descriptions[0], tuple(d.descriptions[0] for d in decoys)))
+    return cases
+
+
+def detection_validity(simulator, cases: Sequence[DetectionCase], poolings: Sequence[str] = POOLINGS) -> dict:
+    """Per window pooling (:func:`~mechanic.evals.scorers.detection.window_score`):
+    does the detection AUROC of each case's true description beat each decoy's? The
+    rate over all pairings (ties half, as the bench counts them), overall and per
+    family, and the mean AUROC of the truth."""
+    out: dict[str, dict] = {}
+    for how in poolings:
+        out[how] = {"wins": 0.0, "pairings": 0, "truth_auroc": [], "per_family": {}}
+    for case in cases:
+        records = [*case.activating, *case.negatives]
+        y = np.array([True] * len(case.activating) + [False] * len(case.negatives))
+        sims = simulator.simulate_many([case.true, *case.decoys], records)
+        for how in poolings:
+            scores = [auroc(y, np.array([window_score(p, how) for p in per_record])) for per_record in sims]
+            if any(v is None for v in scores):
+                continue
+            res = out[how]
+            fam = res["per_family"].setdefault(case.family, [0.0, 0])
+            res["truth_auroc"].append(scores[0])
+            for d in scores[1:]:
+                won = 0.5 if d == scores[0] else float(scores[0] > d)
+                res["wins"] += won
+                res["pairings"] += 1
+                fam[0] += won
+                fam[1] += 1
+    return {how: {"validity": r["wins"] / r["pairings"] if r["pairings"] else None, "pairings": r["pairings"],
+                  "cases": len(cases), "mean_true_auroc": float(np.mean(r["truth_auroc"])) if cases else None,
+                  "per_family": {f: {"validity": w / n, "pairings": n} for f, (w, n) in sorted(r["per_family"].items())}}
+            for how, r in out.items()}

@@ -18,7 +18,8 @@ def test_shipped_head_reproduces_its_recorded_validation_figure(embedded):
     head = Head.load()
     meta = head.metadata
     seed = meta["seed"]
-    windows, _ = pool_windows(embedded.tokenizer, meta["corpus_windows"], meta["synthetic_windows"], seed)
+    windows, _ = pool_windows(embedded.tokenizer, meta["corpus_windows"], meta["synthetic_windows"], seed,
+                              n_prose=meta.get("prose_windows", 0))
     held = [w for w, keep in zip(windows, validation_mask(len(windows), seed)) if keep]
     rules, _ = training_rules(default_embedder(), seed=seed)
     assert len(rules) == meta["library_rules"]

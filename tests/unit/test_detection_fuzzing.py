@@ -351,3 +351,17 @@ def test_fuzzing_simulator_ranks_marks_and_fits_its_cut_on_select():
     assert fitted["balanced_accuracy"].value == pytest.approx(1.0)
     assert fitted["balanced_accuracy"].details["threshold_from"] == "select"
     assert fitted["f1"].n == 4  # two windows, correctly and decoy-marked
+
+
+def test_window_score_pools_the_levels():
+    from mechanic.evals.scorers.detection import POOLINGS, window_score
+
+    levels = [0.0, 0.0, 10.0, 5.0, 5.0]
+    assert window_score(levels, "max") == pytest.approx(1.0)
+    assert window_score(levels, "mean") == pytest.approx(0.4)
+    assert window_score(levels, "top3") == pytest.approx(2 / 3)
+    assert window_score([5.0, 5.0], "noisy_or") == pytest.approx(0.75)
+    assert window_score(levels, "max_minus_median") == pytest.approx(0.75)
+    assert all(0.0 <= window_score(levels, how) <= 1.0 for how in POOLINGS)
+    with pytest.raises(ValueError, match="unknown pooling"):
+        window_score(levels, "median")

@@ -90,7 +90,7 @@ def test_label_explains_scores_and_stores_everything(subject, tmp_path):
     assert "<span style=" in html and "mlp:1:3" in html
     assert "<tr class='validity'>" in html
     # the shipped figures cover the default simulator, and the page says where they came from
-    assert table.validity["sim"][0].sources == {"rules": "shipped", "planted": "shipped"}
+    assert table.validity["sim"][0].sources == {"rules": "shipped", "planted": "shipped", "prose": "shipped"}
     assert "figures shipped with mechanic" in html
     # detection ranks (AUROC) and fits its yes/no cut on the select split's windows
     detect = [s for s in db["scores"].rows if s["scorer"] == "detection" and s["metric"] == "auroc"]
