@@ -20,6 +20,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from mechanic.agent.investigation.conclude import final_choice
 from mechanic.evals.embedding import default_embedder
 from mechanic.evals.judge import EmbeddingJudge, judge_truth
 
@@ -44,11 +45,8 @@ def main(argv=None) -> int:
         agent, search = rows["agent"], rows["search"]
         found = json.loads(search["details"])
         seeds = list(dict.fromkeys([search["text"], *(c["text"] for c in found.get("candidates", []))]))[:3]
-        runners_up = set(seeds[1:]) - {seeds[0]}
         cands = json.loads(agent["details"])["candidates"]
-        eligible = [i for i, c in enumerate(cands) if c["text"] not in runners_up] or list(range(len(cands)))
-        best = max(eligible, key=lambda i: (cands[i]["select_score"] is not None, cands[i]["select_score"] or 0.0,
-                                            -i))
+        best = final_choice([c["text"] for c in cands], [c["select_score"] for c in cands], seeds)
         decoys = json.loads(item["decoys"])[:2]
         judged = {which: judge_truth(judge, text, item["description"], decoys, key=item["name"]).correct
                   for which, text in (("stored", agent["text"]), ("replayed", cands[best]["text"]))}

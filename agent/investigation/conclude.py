@@ -17,7 +17,16 @@ from .context import AgentContext, usage_row
 from .state import State
 from .verdicts import verdict
 
-__all__ = ["ConclusionNodes"]
+__all__ = ["ConclusionNodes", "final_choice"]
+
+
+def final_choice(texts: list[str], scores: list[float | None], seed_candidates) -> int:
+    """The index of the final explanation among ``texts`` (the best ``scores`` on
+    select, earliest on ties): the search's runners-up (``seed_candidates`` after its
+    first) cannot win, its own choice speaks for them (see ``ConclusionNodes._choose``)."""
+    runners_up = set(seed_candidates[1:]) - set(seed_candidates[:1])
+    eligible = [i for i, t in enumerate(texts) if t not in runners_up] or list(range(len(texts)))
+    return max(eligible, key=lambda i: (scores[i] is not None, scores[i] or 0.0, -i))
 
 
 class ConclusionNodes(AgentContext):
@@ -96,10 +105,9 @@ class ConclusionNodes(AgentContext):
         rank = {"supported": 0, "partial": 1, "inconclusive": 1, "refuted": 2}
         candidates = sorted(survivors or hypotheses, key=lambda h: (rank.get(h.get("verdict"), 1), -h["round"]))
         texts = list(dict.fromkeys([*(h["text"] for h in candidates), *self.seed_candidates]))
-        runners_up = set(self.seed_candidates[1:]) - set(self.seed_candidates[:1])
         scores = self._select_scores(texts)
-        eligible = [i for i, t in enumerate(texts) if t not in runners_up] or list(range(len(texts)))
-        best = max(eligible, key=lambda i: (scores[i] is not None, scores[i] or 0.0, -i))
+        runners_up = set(self.seed_candidates[1:]) - set(self.seed_candidates[:1])
+        best = final_choice(texts, scores, self.seed_candidates)
         return texts[best], {"all_refuted": not survivors, "candidates": [
             {"text": t, "select_score": s, **({"eligible": False} if t in runners_up else {})}
             for t, s in zip(texts, scores)]}

@@ -222,14 +222,19 @@ class Case:
     decoys: tuple[str, ...]
 
 
+def _on_windows(pool: Pool, acts: dict[str, np.ndarray], windows: np.ndarray) -> dict[str, np.ndarray]:
+    """Each rule's token activations restricted to the pool's ``windows`` (what decoys are picked on)."""
+    rows = np.concatenate([np.arange(pool.starts[w], pool.starts[w + 1]) for w in windows])
+    return {name: a[rows] for name, a in acts.items()}
+
+
 def validity_cases(rules: Sequence[LibraryRule], pool: Pool, acts: dict[str, np.ndarray], windows: np.ndarray,
                    seed: int = 0, n_firing: int = 10, n_random: int = 10) -> list[Case]:
     """For each rule firing in ``windows`` (window indices of the pool): up to
     ``n_firing`` windows where it fires plus ``n_random`` random ones, its plainest
     description, and the plainest descriptions of two decoy rules."""
     rng = np.random.default_rng(seed)
-    eval_rows = np.concatenate([np.arange(pool.starts[w], pool.starts[w + 1]) for w in windows])
-    sub = {name: a[eval_rows] for name, a in acts.items()}
+    sub = _on_windows(pool, acts, windows)
     cases = []
     for rule in rules:
         per_window = [acts[rule.name][pool.rows(w)] for w in windows]
@@ -298,8 +303,7 @@ def detection_cases(rules: Sequence[LibraryRule], pool: Pool, acts: dict[str, np
     many quiet ones, up to ``n_hard`` of which hold one of the rule's five commonest
     firing token strings (hard negatives), with the decoys :func:`pick_decoys` gives."""
     rng = np.random.default_rng(seed)
-    eval_rows = np.concatenate([np.arange(pool.starts[w], pool.starts[w + 1]) for w in windows])
-    sub = {name: a[eval_rows] for name, a in acts.items()}
+    sub = _on_windows(pool, acts, windows)
     cases = []
     for rule in rules:
         per_window = [acts[rule.name][pool.rows(w)] for w in windows]
