@@ -268,9 +268,7 @@ def fit_probe(
 ) -> ProbeResult:
     """Fit a standardized logistic-regression probe on a stratified train split of
     ``X [n, d]`` / ``y [n]`` and score it on the held-out rest."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
@@ -289,8 +287,16 @@ def fit_probe(
             f"hold all {n_classes} classes; give more examples or a smaller test_fraction"
         )
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=n_test, stratify=y, random_state=seed)
+    return _fit_and_score(X_tr, y_tr, X_te, y_te, seed=seed, C=C, max_iter=5000)
+
+
+def _fit_and_score(X_tr, y_tr, X_te, y_te, *, seed: int, C: float, max_iter: int) -> ProbeResult:
+    """A standardised logistic-regression probe fit on the train part, scored on both parts."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler().fit(X_tr)
-    clf = LogisticRegression(C=C, max_iter=5000, random_state=seed)
+    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
     clf.fit(scaler.transform(X_tr), y_tr)
     coef = clf.coef_[0] if clf.coef_.shape[0] == 1 else clf.coef_
     return ProbeResult(
@@ -336,28 +342,12 @@ def fit_probe_split(
     X: np.ndarray, y: Sequence, train: np.ndarray, test: np.ndarray, seed: int = 0, C: float = 1.0
 ) -> ProbeResult:
     """:func:`fit_probe` on a split given by index arrays (e.g. from :func:`grouped_folds`)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
 
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
     train, test = np.asarray(train), np.asarray(test)
     if len(np.unique(y[train])) < 2 or len(test) == 0:
         raise MechanicError("the training split needs both classes and the test split at least one example")
-    scaler = StandardScaler().fit(X[train])
-    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
-    clf.fit(scaler.transform(X[train]), y[train])
-    coef = clf.coef_[0] if clf.coef_.shape[0] == 1 else clf.coef_
-    return ProbeResult(
-        train_accuracy=float(clf.score(scaler.transform(X[train]), y[train])),
-        test_accuracy=float(clf.score(scaler.transform(X[test]), y[test])),
-        n_train=len(train),
-        n_test=len(test),
-        coef=coef.copy(),
-        intercept=clf.intercept_.copy(),
-        classes=[c.item() if hasattr(c, "item") else c for c in clf.classes_],
-        mean=scaler.mean_.copy(),
-        scale=scaler.scale_.copy(),
-    )
+    return _fit_and_score(X[train], y[train], X[test], y[test], seed=seed, C=C, max_iter=2000)
 
 
 def probe_predict(result: ProbeResult, X: np.ndarray) -> np.ndarray:
