@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from mechanic.agent.investigation.verdict_rule import wilson as _wilson
 
 __all__ = ["auroc", "mean_ci", "ratio_ci", "wilson"]
 
@@ -13,12 +14,7 @@ Z = 1.959964
 
 def wilson(successes: int, n: int) -> tuple[float, float]:
     """Wilson score interval of a proportion; (0, 1) for n = 0."""
-    if n <= 0:
-        return (0.0, 1.0)
-    p = successes / n
-    centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
-    half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    return _wilson(successes, n, Z)
 
 
 def mean_ci(values) -> tuple[float, float, float]:

@@ -80,7 +80,8 @@ class Count:
 
 
 def wilson(k: int, n: int, z: float = _Z) -> tuple[float, float]:
-    """The Wilson score interval of ``k`` out of ``n`` (``(0, 1)`` when ``n`` is 0)."""
+    """The Wilson score interval of ``k`` out of ``n`` (``(0, 1)`` when ``n`` is 0);
+    it always holds ``k / n`` (rounding once left 1.0 above the upper end of 10 of 10)."""
     if n <= 0:
         return 0.0, 1.0
     if not 0 <= k <= n:
@@ -88,7 +89,7 @@ def wilson(k: int, n: int, z: float = _Z) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def level_of(count: Count | None) -> str:

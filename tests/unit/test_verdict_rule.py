@@ -83,3 +83,12 @@ def test_the_rule_as_the_model_reads_it():
     text = rule_text()
     assert f">= {HIGH}" in text and f"< {LOW:.2f}" in text and "90% interval" in text
     assert all(word in text for word in ("Supported", "Partial", "Refuted", "inconclusive"))
+
+
+def test_wilson_interval_always_holds_the_observed_share():
+    from mechanic.agent.ask.stats import wilson as ask_wilson
+
+    for n in range(1, 60):
+        for k in range(n + 1):
+            for lo, hi in (wilson(k, n), ask_wilson(k, n)):
+                assert 0.0 <= lo <= k / n <= hi <= 1.0, (k, n, lo, hi)
