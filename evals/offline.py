@@ -10,9 +10,12 @@ alone, through a frozen sentence encoder (all-MiniLM-L6-v2, offline):
   each token (the token's word, its left span, its neighbours, its place in the
   text: :class:`~mechanic.evals.token_views.TokenViews`), weighed by a tiny head
   that reads where to look from the explanation's relation words ("after X" looks at
-  the previous token). The head is trained on a procedurally generated library of
-  text-rule features (``evals/training``); its weights ship in ``evals/weights``
-  (``bench/train_simulator.py`` rebuilds them).
+  the previous token). A word the explanation names outright, quoted or in a list
+  ("keywords (def, return, if)"), counts as an exact match in that view
+  (:func:`listed_examples`): a sentence encoder puts "Python keywords (def, ...)"
+  nearer the word "Python" than the word "return". The head is trained on a
+  procedurally generated library of text-rule features (``evals/training``); its
+  weights ship in ``evals/weights`` (``bench/train_simulator.py`` rebuilds them).
 
 An explanation of several modes ("colour words; also closing brackets") is read mode
 by mode: each part is simulated on its own and a token's level is the highest of
@@ -42,17 +45,18 @@ from .lm import Usage
 from .records import Record
 from .simulators import MAX_LEVEL, Simulation, SimulatorBase
 from .token_features import span_embeddings
-from .token_views import DIM_VIEWS, EMBEDDED, FLAGS, VIEWS, TokenViews
+from .token_views import DIM_VIEWS, EMBEDDED, FLAGS, VIEWS, TokenViews, token_words
 
-__all__ = ["DEFAULT_SIMULATOR", "OFFLINE_SIMULATORS", "RELATIONS", "EmbeddingSimulator", "Head", "TrainedSimulator",
-           "WEIGHTS", "head_logits", "modes_of", "offline_simulator", "relations"]
+__all__ = ["DEFAULT_SIMULATOR", "LISTED_VIEWS", "OFFLINE_SIMULATORS", "RELATIONS", "EmbeddingSimulator", "Head",
+           "TrainedSimulator", "WEIGHTS", "head_logits", "listed_examples", "listed_matches", "modes_of",
+           "offline_simulator", "relations", "word_ids"]
 
 OFFLINE_SIMULATORS = ("embedding", "trained")
 # The default everywhere a simulator is chosen: the best validity measured by bench/simulators.py
 # and bench/train_simulator.py (the embedded 135M LLM ranks true explanations above decoys at chance).
 DEFAULT_SIMULATOR = "trained"
 WEIGHTS = Path(__file__).parent / "weights" / "simulator_head.safetensors"
-FORMAT = "mechanic-simulator-head/3"
+FORMAT = "mechanic-simulator-head/4"  # 4: examples an explanation names count as exact matches
 
 # cosine -> level for the embedding simulator: 10 * sigmoid(SCALE * (cos - CENTRE)); fixed values,
 # fitted once on the rule library's validation windows
@@ -155,16 +159,75 @@ def relations(texts: Sequence[str]) -> np.ndarray:
                     ).reshape(len(texts), len(RELATIONS))
 
 
-def head_logits(params: dict, relation_words, embeddings, views):
+# Examples an explanation names outright: quoted ('the', "(") or listed in parentheses (dog, horse, bird).
+_QUOTED = re.compile(r"""(?<![\w'"`])['"`‘“]([^'"`’”\n]{1,24}?)['"`’”](?!\w)""")
+_PARENTHESISED = re.compile(r"\(([^()\n]{1,200})\)")
+_LIST_SEPARATOR = re.compile(r",\s*|\s+or\s+|\s+and\s+")
+_ONE_WORD = re.compile(r"\w+|[^\w\s]+")
+# the embedded views an example is looked for in: the token's own word and its neighbours'
+LISTED_VIEWS = ("word", "prev", "next")
+
+
+def listed_examples(text: str) -> frozenset[str]:
+    """The single words and symbols ``text`` names as examples (case-folded): quoted
+    ones, and the items of a parenthesised list whose every item is one word or
+    symbol ("(dog, horse, bird)", not "(usually a noun or adjective)"). Examples of
+    several words or of mixed letters and symbols ('-ed', 'os.path') are left out:
+    they name no one token's word."""
+    out = {w for w in map(_one_word, (m.group(1) for m in _QUOTED.finditer(text))) if w}
+    for m in _PARENTHESISED.finditer(text):
+        items = [_one_word(item) for item in _LIST_SEPARATOR.split(m.group(1))]
+        if all(items):
+            out.update(items)
+    return frozenset(out)
+
+
+def _one_word(item: str) -> str:
+    """``item`` case-folded, unquoted and stripped if it is one word or one run of
+    symbols, else ""."""
+    item = item.strip().strip("'\"`‘’“”").strip() or item.strip()
+    return item.casefold() if _ONE_WORD.fullmatch(item) and not item.endswith("...") else ""
+
+
+def word_ids(words: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """Case-folded token words ``[T, len(LISTED_VIEWS)]`` (strings) as ids, and the
+    id of each distinct word ("" at a window's edge)."""
+    vocab: dict[str, int] = {}
+    ids = np.array([vocab.setdefault(w.casefold(), len(vocab)) for w in np.asarray(words, object).reshape(-1)],
+                   np.int64).reshape(np.shape(words))
+    return ids, vocab
+
+
+def listed_matches(texts: Sequence[str], ids: np.ndarray, vocab: dict[str, int]) -> np.ndarray:
+    """``[T, len(LISTED_VIEWS), len(texts)]`` float32: 1 where the token's word (or
+    its neighbour's) is one of the examples a text names (:func:`listed_examples`)."""
+    out = np.zeros((*ids.shape, len(texts)), np.float32)
+    for b, text in enumerate(texts):
+        named = [vocab[w] for w in listed_examples(text) if w in vocab]
+        if named:
+            out[..., b] = np.isin(ids, named)
+    return out
+
+
+def head_logits(params: dict, relation_words, embeddings, views, listed=None):
     """The head's logits ``[B, T]`` (torch) for explanations with relation words
     ``[B, R]`` and unit-norm embeddings ``[B, 384]``, over token views ``[T,
     DIM_VIEWS]``; ``params`` holds the tensors of :class:`Head` (``w W a b c tau theta
-    phrases``). Shared by training and use, so both compute the same thing."""
+    phrases``). ``listed`` (``[T, len(LISTED_VIEWS), B]``, :func:`listed_matches`):
+    where a view's word is an example the explanation names, its cosine counts as 1,
+    the cosine of a word with itself. Shared by training and use, so both compute
+    the same thing."""
     import torch
 
     n = len(EMBEDDED) * DIM
     embedded = views[:, :n].reshape(len(views), len(EMBEDDED), DIM)
-    scores = [torch.einsum("tvd,bd->tvb", embedded, embeddings)]  # cosines of the embedded views
+    cosines = torch.einsum("tvd,bd->tvb", embedded, embeddings)  # cosines of the embedded views
+    if listed is not None:
+        at = [EMBEDDED.index(v) for v in LISTED_VIEWS]
+        named = torch.zeros_like(cosines, dtype=torch.bool)
+        named[:, at] = listed > 0
+        cosines = torch.where(named, torch.ones_like(cosines), cosines)
+    scores = [cosines]
     near = embeddings @ params["phrases"].T  # [B, F]: the explanation against every flag's phrase
     at, lo = n, 0
     for j, phrases in enumerate(FLAGS.values()):
@@ -227,15 +290,21 @@ class Head:
         """``[n_explanations, V]`` weight of each view."""
         return np.logaddexp(0.0, self.w + relations(texts) @ self.W)
 
-    def logits(self, texts: Sequence[str], explanation_embeddings: np.ndarray, views: np.ndarray) -> np.ndarray:
-        """``[n_explanations, n_tokens]`` for token views ``[n_tokens, DIM_VIEWS]``."""
+    def logits(self, texts: Sequence[str], explanation_embeddings: np.ndarray, views: np.ndarray,
+               words: np.ndarray | None = None) -> np.ndarray:
+        """``[n_explanations, n_tokens]`` for token views ``[n_tokens, DIM_VIEWS]``;
+        ``words`` (``[n_tokens, len(LISTED_VIEWS)]``, :func:`~mechanic.evals.token_views.token_words`)
+        lets the examples a text names count (:func:`head_logits`)."""
         import torch
 
         params = {k: torch.as_tensor(np.asarray(getattr(self, k)), dtype=torch.float32) for k in PARAMS}
+        listed = None
+        if words is not None:
+            listed = torch.from_numpy(listed_matches(texts, *word_ids(words)))
         with torch.no_grad():
             out = head_logits(params, torch.as_tensor(relations(texts), dtype=torch.float32),
                               torch.as_tensor(np.asarray(explanation_embeddings), dtype=torch.float32),
-                              torch.as_tensor(np.asarray(views), dtype=torch.float32))
+                              torch.as_tensor(np.asarray(views), dtype=torch.float32), listed)
         return out.double().numpy()
 
     def levels(self, logits: np.ndarray) -> np.ndarray:
@@ -297,10 +366,11 @@ class TrainedSimulator(_OfflineSimulator):
         per_record = self.views([r.tokens for r in records])
         lengths = [len(v) for v in per_record]
         stacked = np.concatenate(per_record) if sum(lengths) else np.zeros((0, DIM_VIEWS), np.float16)
+        words = token_words([r.tokens for r in records])
         bounds = np.cumsum([0, *lengths])
 
         def read(texts):
-            logits = self.head.logits(texts, self.embedder.encode(texts), stacked)
+            logits = self.head.logits(texts, self.embedder.encode(texts), stacked, words)
             return [[row[bounds[i]: bounds[i + 1]] for i in range(len(lengths))] for row in logits]
 
         return _read_by_mode(explanations, read)

@@ -48,7 +48,7 @@ from .token_features import CONTEXT, char_ranges, span_texts
 from .token_text import COMMENT, DOC, STRING, bracket_depth, code_classes
 
 __all__ = ["DIM_VIEWS", "EMBEDDED", "FLAGS", "PHRASES", "SHAPES", "STRUCTURES", "VIEWS", "TokenViews", "shape_flags", "split",
-           "structure_flags", "word_texts"]
+           "structure_flags", "token_words", "word_texts"]
 
 EMBEDDED = ("word", "span", "prev", "next")
 VIEWS = (*EMBEDDED, "structure", "shape")
@@ -109,6 +109,17 @@ def word_texts(tokens: Sequence[str]) -> list[str]:
             b += 1
         out.append(text[a:b] if b - a <= len(stripped) + 20 else stripped)  # not a whole line of one run
     return out
+
+
+def token_words(records_tokens: Sequence[Sequence[str]]) -> np.ndarray:
+    """``[T, 3]`` strings over the records' tokens, one after another: each token's
+    word (:func:`word_texts`), the word before it and the word after it ("" at a
+    record's edge)."""
+    rows = []
+    for tokens in records_tokens:
+        words = word_texts(list(tokens))
+        rows += zip(words, ["", *words[:-1]], [*words[1:], ""])
+    return np.array(rows, dtype=object).reshape(len(rows), 3)
 
 
 def structure_flags(tokens: Sequence[str]) -> np.ndarray:

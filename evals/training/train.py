@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..metrics import auroc, pearson
-from ..offline import PARAMS, RELATIONS, Head, head_logits, relations
+from ..offline import PARAMS, RELATIONS, Head, head_logits, listed_examples, relations, word_ids
 from ..records import Record
 from ..scorers.detection import POOLINGS, window_score
-from ..token_views import FLAGS, PHRASES, VIEWS
+from ..token_views import FLAGS, PHRASES, VIEWS, token_words
 from .library import LibraryRule, pick_decoys
 
 __all__ = ["DetectionCase", "Pool", "TrainConfig", "build_pool", "calibrate", "detection_cases",
@@ -129,6 +129,10 @@ def train_head(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndar
     labels = torch.from_numpy(np.stack([acts[r.name] > 0 for r in chosen], 1))  # [N, R]
     paraphrases = [torch.from_numpy(description_embeddings[r.name]).float() for r in chosen]
     words = [torch.from_numpy(relations(r.descriptions)).float() for r in chosen]
+    # the examples each paraphrase names, as ids of the pool's words (see `head_logits`)
+    pool_words, vocab = word_ids(token_words(pool.windows))
+    named = [[np.array([vocab[w] for w in listed_examples(d) if w in vocab], np.int64) for d in r.descriptions]
+             for r in chosen]
     params = {
         "w": torch.full((n_views,), float(np.log(np.e - 1))),  # softplus(w) = 1: every view alike at first
         "W": torch.zeros(len(RELATIONS), n_views),
@@ -163,7 +167,10 @@ def train_head(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndar
         pick = [int(rng.integers(len(paraphrases[k]))) for k in batch]
         e = torch.stack([paraphrases[k][j] for k, j in zip(batch, pick)])  # [B, 384]
         r = torch.stack([words[k][j] for k, j in zip(batch, pick)])  # [B, R]
-        levels = torch.sigmoid(head_logits(params, r, e, views[rows].float()))  # [B, T]
+        at = pool_words[rows.numpy()]
+        listed = torch.from_numpy(np.stack([np.isin(at, named[k][j]) for k, j in zip(batch, pick)], -1).astype(
+            np.float32))  # [T, len(LISTED_VIEWS), B]
+        levels = torch.sigmoid(head_logits(params, r, e, views[rows].float(), listed))  # [B, T]
         # which description of the batch predicts rule i's activations best, by Pearson? the truth, ideally
         agreement = _unit_rows(y) @ _unit_rows(levels).T  # [rule, description]
         loss = torch.nn.functional.cross_entropy(agreement / config.temperature, torch.arange(len(batch)))

@@ -12,9 +12,12 @@ from mechanic.evals.offline import (
     EmbeddingSimulator,
     Head,
     TrainedSimulator,
+    listed_examples,
+    listed_matches,
     modes_of,
     offline_simulator,
     relations,
+    word_ids,
 )
 from mechanic.evals.records import Record
 from mechanic.evals.token_features import char_ranges, span_texts
@@ -29,6 +32,7 @@ from mechanic.evals.token_views import (
     shape_flags,
     split,
     structure_flags,
+    token_words,
     word_texts,
 )
 from mechanic.evals.training.library import FAMILIES, library_rules, pick_decoys
@@ -206,12 +210,40 @@ def test_head_logits_are_the_same_in_training_and_use(tiny_library):
 
     pool, rules, acts, emb, phrases = tiny_library
     head = train_head(pool, rules, acts, emb, phrases, TrainConfig(**{**SMALL.__dict__, "steps": 20}))
-    texts = ["the word right after 'of'", "names of animals"]
+    texts = ["the word right after 'of'", "names of animals (dog, horse)"]
     e = np.stack([emb["after_of"][0], emb["lex_animals"][0]])
+    words = token_words(pool.windows)[:200]
     params = {k: torch.as_tensor(np.asarray(getattr(head, k)), dtype=torch.float32) for k in PARAMS}
+    listed = torch.from_numpy(listed_matches(texts, *word_ids(words)))
+    assert listed.shape == (200, 3, 2) and listed.sum() > 0
     direct = head_logits(params, torch.as_tensor(relations(texts), dtype=torch.float32),
-                         torch.as_tensor(e, dtype=torch.float32), torch.from_numpy(pool.views[:200]).float())
-    assert np.allclose(direct.numpy(), head.logits(texts, e, pool.views[:200]), atol=1e-4)
+                         torch.as_tensor(e, dtype=torch.float32), torch.from_numpy(pool.views[:200]).float(), listed)
+    assert np.allclose(direct.numpy(), head.logits(texts, e, pool.views[:200], words), atol=1e-4)
+    plain = head.logits(texts, e, pool.views[:200])
+    named = listed.numpy().any(1).T  # [B, T]: tokens where some view's word is named
+    assert not np.allclose(plain[named], direct.numpy()[named]) and np.allclose(plain[~named], direct.numpy()[~named])
+
+
+@pytest.mark.parametrize("text, named", [
+    ("Python reserved keywords (def, return, None)", {"def", "return", "none"}),
+    ("the word right after 'the' (usually a noun or adjective)", {"the"}),  # a remark in brackets is no list
+    ("arithmetic operators (+, -, *, /)", {"+", "-", "*", "/"}),
+    ("the tokens ' +', ' **', 'self'", {"+", "**", "self"}),
+    ("verbs of saying (said, asked or replied)", {"said", "asked", "replied"}),
+    ("words ending in '-ed' and the module os.path", set()),  # mixed letters and symbols name no token's word
+    ("a sentence's first word (strongest at paragraphs)", set()),  # an apostrophe opens no quote
+])
+def test_listed_examples_are_the_single_words_a_description_names(text, named):
+    assert listed_examples(text) == named
+
+
+def test_a_named_example_matches_its_word_and_its_neighbours():
+    words = token_words([["The", " dog", " ran"], [" Dog", "s"]])
+    assert words.tolist() == [["The", "", "dog"], ["dog", "The", "ran"], ["ran", "dog", ""],
+                              ["Dogs", "", "Dogs"], ["Dogs", "Dogs", ""]]
+    m = listed_matches(["dogs (dog, cat)", "nothing named"], *word_ids(words))
+    assert m.shape == (5, 3, 2) and not m[..., 1].any()
+    assert m[..., 0].tolist() == [[0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 0], [0, 0, 0]]  # case-folded, whole words
 
 
 def test_head_training_converges_and_beats_the_untrained_head(tiny_library):
