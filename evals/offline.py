@@ -48,7 +48,7 @@ from .token_features import span_embeddings
 from .token_views import DIM_VIEWS, EMBEDDED, FLAGS, VIEWS, TokenViews, token_words
 
 __all__ = ["DEFAULT_SIMULATOR", "LISTED_VIEWS", "OFFLINE_SIMULATORS", "RELATIONS", "EmbeddingSimulator", "Head",
-           "TrainedSimulator", "WEIGHTS", "head_logits", "listed_examples", "listed_matches", "modes_of",
+           "TrainedSimulator", "WEIGHTS", "head_logits", "listed_examples", "listed_matches", "modes_of", "named_ids", "named_spellings",
            "offline_simulator", "relations", "word_ids"]
 
 OFFLINE_SIMULATORS = ("embedding", "trained")
@@ -198,13 +198,49 @@ def word_ids(words: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
     return ids, vocab
 
 
+# Spellings an explanation names: a suffix in hyphen notation ("-ing") or quoted after "end(s|ing) in/with"
+# ("end with 'ed'"), a prefix ("un-", "start(s|ing) with 'pre'"), a first or last letter ("starting with the
+# letter b", "whose last letter is y").
+_SUFFIX = re.compile(r"(?<![\w-])-([a-z]{1,6})\b(?!-)|\bend(?:s|ing)?\s+(?:in|with)\s+['\"‘“]([a-z]{1,6})['\"’”]",
+                     re.IGNORECASE)
+_PREFIX = re.compile(r"(?<![\w-])([a-z]{1,6})-(?![\w-])|\b(?:start|begin)(?:s|ing|ning)?\s+with\s+['\"‘“]"
+                     r"([a-z]{1,6})['\"’”]", re.IGNORECASE)
+_FIRST_LETTER = re.compile(r"\b(?:(?:start|begin)(?:s|ing|ning)?\s+with\s+the\s+letter|first\s+letter\s+is)\s+"
+                           r"['\"‘“]?([a-z])\b", re.IGNORECASE)
+_LAST_LETTER = re.compile(r"\b(?:end(?:s|ing)?\s+with\s+the\s+letter|last\s+letter\s+is)\s+['\"‘“]?([a-z])\b",
+                          re.IGNORECASE)
+
+
+def named_spellings(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(prefixes, suffixes) ``text`` names (case-folded): see the patterns above.
+    A word matches a prefix or suffix only if it is longer than it."""
+    suffixes = {(a or b).casefold() for a, b in _SUFFIX.findall(text)} | {
+        m.casefold() for m in _LAST_LETTER.findall(text)}
+    prefixes = {(a or b).casefold() for a, b in _PREFIX.findall(text)} | {
+        m.casefold() for m in _FIRST_LETTER.findall(text)}
+    return frozenset(prefixes), frozenset(suffixes)
+
+
+def named_ids(text: str, vocab: dict[str, int]) -> np.ndarray:
+    """Ids (in ``vocab``, case-folded words) of the words ``text`` names: its
+    examples (:func:`listed_examples`) and the words spelled as it says
+    (:func:`named_spellings`)."""
+    ids = {vocab[w] for w in listed_examples(text) if w in vocab}
+    prefixes, suffixes = named_spellings(text)
+    if prefixes or suffixes:
+        ids |= {i for w, i in vocab.items() if w.isalpha() and (
+            any(len(w) > len(p) and w.startswith(p) for p in prefixes)
+            or any(len(w) > len(x) and w.endswith(x) for x in suffixes))}
+    return np.array(sorted(ids), np.int64)
+
+
 def listed_matches(texts: Sequence[str], ids: np.ndarray, vocab: dict[str, int]) -> np.ndarray:
     """``[T, len(LISTED_VIEWS), len(texts)]`` float32: 1 where the token's word (or
-    its neighbour's) is one of the examples a text names (:func:`listed_examples`)."""
+    its neighbour's) is one a text names (:func:`named_ids`)."""
     out = np.zeros((*ids.shape, len(texts)), np.float32)
     for b, text in enumerate(texts):
-        named = [vocab[w] for w in listed_examples(text) if w in vocab]
-        if named:
+        named = named_ids(text, vocab)
+        if len(named):
             out[..., b] = np.isin(ids, named)
     return out
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..metrics import auroc, pearson
-from ..offline import PARAMS, RELATIONS, Head, head_logits, listed_examples, relations, word_ids
+from ..offline import PARAMS, RELATIONS, Head, head_logits, named_ids, relations, word_ids
 from ..records import Record
 from ..scorers.detection import POOLINGS, window_score
 from ..token_views import FLAGS, PHRASES, VIEWS, token_words
@@ -131,8 +131,7 @@ def train_head(pool: Pool, rules: Sequence[LibraryRule], acts: dict[str, np.ndar
     words = [torch.from_numpy(relations(r.descriptions)).float() for r in chosen]
     # the examples each paraphrase names, as ids of the pool's words (see `head_logits`)
     pool_words, vocab = word_ids(token_words(pool.windows))
-    named = [[np.array([vocab[w] for w in listed_examples(d) if w in vocab], np.int64) for d in r.descriptions]
-             for r in chosen]
+    named = [[named_ids(d, vocab) for d in r.descriptions] for r in chosen]
     params = {
         "w": torch.full((n_views,), float(np.log(np.e - 1))),  # softplus(w) = 1: every view alike at first
         "W": torch.zeros(len(RELATIONS), n_views),

@@ -15,6 +15,8 @@ from mechanic.evals.offline import (
     listed_examples,
     listed_matches,
     modes_of,
+    named_ids,
+    named_spellings,
     offline_simulator,
     relations,
     word_ids,
@@ -235,6 +237,25 @@ def test_head_logits_are_the_same_in_training_and_use(tiny_library):
 ])
 def test_listed_examples_are_the_single_words_a_description_names(text, named):
     assert listed_examples(text) == named
+
+
+@pytest.mark.parametrize("text, prefixes, suffixes", [
+    ("words ending in -ing (using, running)", set(), {"ing"}),
+    ("words beginning with un-", {"un"}, set()),
+    ("words that end with 'ed' or start with 'pre'", {"pre"}, {"ed"}),
+    ("words starting with the letter b", {"b"}, set()),
+    ("words whose last letter is 'y'", set(), {"y"}),
+    ("hyphenated words (well-known, read-only) and non-empty lists", set(), set()),  # hyphens inside words
+    ("a sentence ending in a question mark; negations ending in n't", set(), set()),  # no affix notation
+])
+def test_named_spellings_read_affix_notation(text, prefixes, suffixes):
+    assert named_spellings(text) == (prefixes, suffixes)
+
+
+def test_named_ids_spell_out_affixes_over_longer_words():
+    vocab = {"running": 0, "ing": 1, "sing": 2, "things": 3, "undo": 4, "dog": 5}
+    assert named_ids("words ending in -ing", vocab).tolist() == [0, 2]  # not the bare suffix, not 'things'
+    assert named_ids("the prefix un- (dog)", vocab).tolist() == [4, 5]
 
 
 def test_a_named_example_matches_its_word_and_its_neighbours():
