@@ -424,6 +424,23 @@ def test_a_description_of_several_modes_is_read_mode_by_mode(embedder):
     assert not np.allclose(first, second)
 
 
+def test_the_shipped_head_lights_the_words_an_explanation_names(embedder):
+    simulator = TrainedSimulator(embedder=embedder)
+    tokens = words("In Python you write def, then return the value if it is running and not a ring.")
+    record = Record(tokens, np.zeros(len(tokens)), "top", "test", 0)
+
+    def level(text, word):
+        (pred,) = simulator.run_many([text], [record])[0].predictions
+        return float(pred[[t.strip(" ,.") for t in tokens].index(word)])
+
+    keywords = "Python reserved keywords (def, return, if)"
+    assert min(level(keywords, w) for w in ("def", "return", "if")) > level(keywords, "Python") + 2
+    assert level("words ending in -ing", "running") > level("words ending in -ing", "write") + 2  # spelled, not meant
+    # a name with no example leaves the words as the sentence encoder reads them
+    plain = simulator.run_many(["Python reserved keywords"], [record])[0].predictions[0]
+    assert plain[[t.strip(" ,.") for t in tokens].index("return")] < level(keywords, "return")
+
+
 def test_detection_validity_on_library_cases(tiny_library):
     from mechanic.evals.simulators import Simulation, SimulatorBase
     from mechanic.evals.training.train import detection_cases, detection_validity
