@@ -11,9 +11,10 @@ alone, through a frozen sentence encoder (all-MiniLM-L6-v2, offline):
   text: :class:`~mechanic.evals.token_views.TokenViews`), weighed by a tiny head
   that reads where to look from the explanation's relation words ("after X" looks at
   the previous token). A word the explanation names outright, quoted or in a list
-  ("keywords (def, return, if)"), counts as an exact match in that view
-  (:func:`listed_examples`): a sentence encoder puts "Python keywords (def, ...)"
-  nearer the word "Python" than the word "return". The head is trained on a
+  ("keywords (def, return, if)"), or spells out ("words ending in -ing"), counts as
+  an exact match in that view (:func:`named_ids`): a sentence encoder puts "Python
+  keywords (def, ...)" nearer the word "Python" than the word "return", and does not
+  spell. The head is trained on a
   procedurally generated library of text-rule features (``evals/training``); its
   weights ship in ``evals/weights`` (``bench/train_simulator.py`` rebuilds them).
 
@@ -48,15 +49,15 @@ from .token_features import span_embeddings
 from .token_views import DIM_VIEWS, EMBEDDED, FLAGS, VIEWS, TokenViews, token_words
 
 __all__ = ["DEFAULT_SIMULATOR", "LISTED_VIEWS", "OFFLINE_SIMULATORS", "RELATIONS", "EmbeddingSimulator", "Head",
-           "TrainedSimulator", "WEIGHTS", "head_logits", "listed_examples", "listed_matches", "modes_of", "named_ids", "named_spellings",
-           "offline_simulator", "relations", "word_ids"]
+           "TrainedSimulator", "WEIGHTS", "head_logits", "listed_examples", "listed_matches", "modes_of", "named_ids",
+           "named_spellings", "offline_simulator", "relations", "word_ids"]
 
 OFFLINE_SIMULATORS = ("embedding", "trained")
 # The default everywhere a simulator is chosen: the best validity measured by bench/simulators.py
 # and bench/train_simulator.py (the embedded 135M LLM ranks true explanations above decoys at chance).
 DEFAULT_SIMULATOR = "trained"
 WEIGHTS = Path(__file__).parent / "weights" / "simulator_head.safetensors"
-FORMAT = "mechanic-simulator-head/4"  # 4: examples an explanation names count as exact matches
+FORMAT = "mechanic-simulator-head/4"  # 4: words an explanation names or spells count as exact matches
 
 # cosine -> level for the embedding simulator: 10 * sigmoid(SCALE * (cos - CENTRE)); fixed values,
 # fitted once on the rule library's validation windows
