@@ -7,6 +7,7 @@ root, on ``tests/unit`` or on a single file."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,20 @@ CAPTURE = CaptureConfig(top_k=12, bottom_k=4, n_random=12, decile_pool=30, batch
 
 
 # ------------------------------------------------------------ token windows
+
+
+def whitespace_windows(corpus: str, n_windows: int = 300, length: int = 64, per_doc: int = 2,
+                       max_chars: int | None = None) -> list[list[str]]:
+    """Token lists cut from ``corpus`` (the first ``max_chars`` of each document, ``per_doc``
+    windows of each) by a whitespace split that keeps each word's leading whitespace, as
+    BPE tokens do."""
+    windows: list[list[str]] = []
+    for _, text in iter_documents(corpus, seed=0):
+        tokens = re.findall(r"\s*\S+", text[:max_chars])
+        windows += [tokens[i:i + length] for i in range(0, len(tokens) - length + 1, length)][:per_doc]
+        if len(windows) >= n_windows:
+            break
+    return windows[:n_windows]
 
 
 def token_ids(tokenizer, text: str) -> list[int]:

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 from mechanic.evals.suites import FAMILIES, PROSE_RULES, RULES
-from mechanic.tools.corpus import iter_documents
+from support import whitespace_windows
 
 RULE = {rule.name: rule for rule in PROSE_RULES}
 
@@ -221,20 +221,8 @@ def test_output_type_length_and_determinism(rule):
     assert rule.activations([]).shape == (0,)
 
 
-def _prose_windows(n_windows: int = 300, length: int = 64, per_doc: int = 2) -> list[list[str]]:
-    """Token lists cut from the prose corpus by a whitespace split that keeps each
-    word's leading whitespace, as BPE tokens do."""
-    windows: list[list[str]] = []
-    for _, text in iter_documents("prose", seed=0):
-        tokens = re.findall(r"\s*\S+", text)
-        windows += [tokens[i:i + length] for i in range(0, len(tokens) - length + 1, length)][:per_doc]
-        if len(windows) >= n_windows:
-            break
-    return windows[:n_windows]
-
-
 def test_rules_fire_somewhere_but_not_everywhere_on_prose():
-    windows = _prose_windows()
+    windows = whitespace_windows("prose", per_doc=2)
     assert len(windows) == 300
     n_tokens = sum(map(len, windows))
     rows = [f"{'rule':26} {'tokens':>7} {'windows':>7}"]

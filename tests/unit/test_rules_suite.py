@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from mechanic.evals.records import Record
 from mechanic.evals.suites import FAMILIES, RULES, Rule, get_rule, rule_records
-from mechanic.tools.corpus import iter_documents
 from mechanic.tools.errors import MechanicError
+from support import whitespace_windows
 
 # name -> [(tokens, expected)]; expected is the set of active indices, or a dict
 # {index: level} when the exact graded levels matter. Tokens are cut as a GPT-2 /
@@ -321,20 +321,8 @@ def test_rule_records():
 # ------------------------------------------------------------- on real text
 
 
-def _stdlib_windows(n_windows: int = 300, length: int = 64, per_doc: int = 3) -> list[list[str]]:
-    """Token lists cut from the standard library (prose and code) by a whitespace
-    split that keeps each word's leading whitespace, as BPE tokens do."""
-    windows: list[list[str]] = []
-    for _, text in iter_documents("default", seed=0):
-        tokens = re.findall(r"\s*\S+", text[:20_000])
-        windows += [tokens[i:i + length] for i in range(0, len(tokens) - length + 1, length)][:per_doc]
-        if len(windows) >= n_windows:
-            break
-    return windows[:n_windows]
-
-
-def test_rules_fire_somewhere_but_not_everywhere_on_stdlib_text():
-    windows = _stdlib_windows()
+def test_rules_fire_somewhere_but_not_everywhere_on_default_text():
+    windows = whitespace_windows("default", per_doc=3, max_chars=20_000)  # standard library and prose
     n_tokens = sum(map(len, windows))
     assert len(windows) == 300
     rates = {}
