@@ -261,9 +261,8 @@ def head_logits(params: dict, relation_words, embeddings, views, listed=None):
     cosines = torch.einsum("tvd,bd->tvb", embedded, embeddings)  # cosines of the embedded views
     if listed is not None:
         at = [EMBEDDED.index(v) for v in LISTED_VIEWS]
-        named = torch.zeros_like(cosines, dtype=torch.bool)
-        named[:, at] = listed > 0
-        cosines = torch.where(named, torch.ones_like(cosines), cosines)
+        cosines = cosines.clone()
+        cosines[:, at] = torch.where(listed > 0, 1.0, cosines[:, at])
     scores = [cosines]
     near = embeddings @ params["phrases"].T  # [B, F]: the explanation against every flag's phrase
     at, lo = n, 0
